@@ -1,0 +1,106 @@
+"""Frozen records returned by the repositories. Secrets never leave `data/` in clear text:
+a configuration carries only whether a password is set; `ConfigRepo.ari_password` decrypts it
+for the ARI link."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: int
+    name: str
+    max_concurrent_calls: int
+    monthly_minutes: int | None
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    organization_id: int
+    email: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class TelephonyConfig:
+    id: int
+    organization_id: int
+    name: str
+    ari_endpoint_url: str
+    stasis_app_name: str
+    ari_username: str | None
+    websocket_client_name: str
+    from_extensions: tuple[str, ...]
+    dial_template: str
+    transfer_context: str
+    enabled: bool
+    created_at: str
+    updated_at: str
+    phone_number_count: int = 0
+
+    @property
+    def username(self) -> str:
+        """The ARI user: the Stasis app name unless an explicit username is set (the guide)."""
+        return self.ari_username or self.stasis_app_name
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    id: int
+    organization_id: int
+    telephony_configuration_id: int
+    address: str
+    label: str
+    inbound_workflow_id: int | None
+    inbound_workflow_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: int
+    organization_id: int
+    name: str
+    definition: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+    @property
+    def greeting(self) -> str:
+        return str(self.definition.get("greeting", ""))
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    id: int
+    organization_id: int
+    workflow_id: int | None
+    telephony_configuration_id: int | None
+    phone_number_id: int | None
+    direction: str
+    status: str
+    reason: str | None
+    error_id: str | None
+    call_id: str | None
+    caller_number: str | None
+    called_number: str | None
+    context: dict[str, Any]
+    hangup_cause: str | None
+    created_at: str
+    answered_at: str | None
+    ended_at: str | None
+    duration_s: float | None
+    workflow_name: str | None = None
+    configuration_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    id: int
+    run_id: int
+    at: str
+    kind: str
+    role: str | None
+    text: str | None
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,33 @@
+"""The repositories over one open database, built once at start-up and kept on app state."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from data.accounts import Accounts
+from data.configs import Configs
+from data.db import Database
+from data.numbers import PhoneNumbers
+from data.runs import Runs
+from data.secretbox import SecretBox
+from data.workflows import Workflows
+
+
+@dataclass(frozen=True)
+class Store:
+    db: Database
+    box: SecretBox
+    accounts: Accounts
+    configs: Configs
+    numbers: PhoneNumbers
+    workflows: Workflows
+    runs: Runs
+
+    @classmethod
+    async def open(cls, path: Path, secret_key: str | None = None) -> Store:
+        db = await Database.open(path)
+        box = SecretBox.load(path.parent, secret_key)
+        return cls(db, box, Accounts(db), Configs(db, box), PhoneNumbers(db), Workflows(db), Runs(db))
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -1,0 +1,593 @@
+"""The chan_websocket control channel: text frames between Asterisk and the media server.
+
+Pure: text in, typed messages out, and the reverse; no I/O.
+
+Asterisk -> app ("control messages"): ``parse_control`` reads both formats, whatever was
+asked for in ``f()``:
+
+- plain text: ``NAME key:value key:value`` (``MEDIA_START connection_id:dograh ...``),
+  ``MEDIA_MARK_PROCESSED <id>``, ``ERROR channel_id:X error_text:<text to the end>``;
+- JSON: ``{"event": "NAME", "channel_id": ..., ...}`` with ``correlation_id`` for ids.
+
+``format_control`` writes them exactly as Asterisk does (for the fake Asterisk).
+
+App -> Asterisk ("commands"): ``format_command`` writes one, refusing what Asterisk would
+silently ignore (over 128 bytes, unknown name) or cannot take (SET_MEDIA_DIRECTION in
+plain text); ``parse_command`` reads one the way Asterisk does.
+
+Exceptions::
+
+    ValueError
+     ├── ControlParseError   error_id "media-bad-control": a text frame that is not a
+     │                       well-formed control message or command
+     └── CommandError        error_id "media-bad-command": format_command was asked for
+                             something Asterisk would ignore or reject
+"""
+
+from __future__ import annotations
+
+import json as _json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Union
+
+__all__ = [
+    "COMMANDS",
+    "DIRECTIONS",
+    "MAX_COMMAND_BYTES",
+    "BufferingCompleted",
+    "Command",
+    "CommandError",
+    "ControlMessage",
+    "ControlParseError",
+    "DtmfEnd",
+    "MarkProcessed",
+    "MediaError",
+    "MediaStart",
+    "MediaXoff",
+    "MediaXon",
+    "QueueDrained",
+    "Status",
+    "UnknownMessage",
+    "format_command",
+    "format_control",
+    "parse_command",
+    "parse_control",
+]
+
+MAX_COMMAND_BYTES = 128
+"""Asterisk ignores (log warning only) a text frame longer than this."""
+
+COMMANDS = frozenset({
+    "ANSWER",
+    "HANGUP",
+    "GET_STATUS",
+    "MARK_MEDIA",
+    "REPORT_QUEUE_DRAINED",
+    "START_MEDIA_BUFFERING",
+    "STOP_MEDIA_BUFFERING",
+    "FLUSH_MEDIA",
+    "PAUSE_MEDIA",
+    "CONTINUE_MEDIA",
+    "SET_MEDIA_DIRECTION",
+})
+DIRECTIONS = frozenset({"in", "out", "both"})
+
+_ID_COMMANDS = frozenset({"MARK_MEDIA", "STOP_MEDIA_BUFFERING"})
+_JSON_ONLY = frozenset({"SET_MEDIA_DIRECTION"})
+_NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+_ARG = re.compile(r"[!-~]+\Z")  # printable ASCII, no space
+_AST_SPACE = " \t\n\v\f\r"  # what Asterisk's ast_strip() removes
+
+
+def _empty() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+class ControlParseError(ValueError):
+    """A text frame that is not a well-formed control message or command."""
+
+    error_id = "media-bad-control"
+
+
+class CommandError(ValueError):
+    """A command that Asterisk would ignore or reject, refused before sending."""
+
+    error_id = "media-bad-command"
+
+
+# --- messages from Asterisk --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Message:
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaStart(_Message):
+    """First message on a media socket. Route by ``channel_id`` (the ARI id of the
+    external media channel); ``connection_id`` is the websocket_client name, the same
+    for every call. ``channel_variables`` only exist in the JSON format."""
+
+    name = "MEDIA_START"
+    format: str
+    optimal_frame_size: int
+    ptime: int = 20
+    connection_id: str = ""
+    channel: str = ""
+    channel_variables: Mapping[str, str] = field(default_factory=_empty, hash=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaXoff(_Message):
+    """The playout queue reached the XOFF level (900 frames): stop sending."""
+
+    name = "MEDIA_XOFF"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaXon(_Message):
+    """The playout queue fell below the XON level (800 frames): sending may resume."""
+
+    name = "MEDIA_XON"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueDrained(_Message):
+    """Reply to REPORT_QUEUE_DRAINED: the playout queue is empty."""
+
+    name = "QUEUE_DRAINED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkProcessed(_Message):
+    """Playout reached a MARK_MEDIA; ``mark`` is its id, ``""`` when it had none."""
+
+    name = "MEDIA_MARK_PROCESSED"
+    mark: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BufferingCompleted(_Message):
+    """Playout reached a STOP_MEDIA_BUFFERING; ``id`` is its id, ``""`` when it had none."""
+
+    name = "MEDIA_BUFFERING_COMPLETED"
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status(_Message):
+    """Reply to GET_STATUS."""
+
+    name = "STATUS"
+    queue_length: int
+    xon_level: int
+    xoff_level: int
+    queue_full: bool
+    bulk_media: bool
+    media_paused: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DtmfEnd(_Message):
+    name = "DTMF_END"
+    digit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaError(_Message):
+    """An ``ERROR`` reply. ``error_text`` has Asterisk's trailing newline removed."""
+
+    name = "ERROR"
+    error_text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownMessage(_Message):
+    """A well-formed message whose name this module does not know; ``raw`` is the text."""
+
+    name: str
+    raw: str = ""
+
+
+ControlMessage = Union[
+    MediaStart,
+    MediaXoff,
+    MediaXon,
+    QueueDrained,
+    MarkProcessed,
+    BufferingCompleted,
+    Status,
+    DtmfEnd,
+    MediaError,
+    UnknownMessage,
+]
+
+
+# --- reading fields ----------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed reads of one message's fields; plain values are strings, JSON ones typed."""
+
+    def __init__(self, name: str, fields: Mapping[str, object], ident: str, plain: bool) -> None:
+        self.name = name
+        self._fields = fields
+        self._plain = plain
+        self.ident = ident  # the mark / buffering id (plain: all text after the name)
+
+    def _fail(self, key: str, expected: str) -> ControlParseError:
+        return ControlParseError(f"{self.name}: {key!r} must be {expected}")
+
+    def _get(self, key: str) -> object:
+        if key not in self._fields:
+            raise ControlParseError(f"{self.name}: missing {key!r}")
+        return self._fields[key]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        if default is not None and key not in self._fields:
+            return default
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self._fail(key, "a string")
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        value = self._fields.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(key, "a string")
+        return value
+
+    def integer(self, key: str, default: int | None = None) -> int:
+        if default is not None and key not in self._fields:
+            return default
+        value = self._get(key)
+        if self._plain and isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value)
+        if not self._plain and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise self._fail(key, "an integer")
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if self._plain and value in ("true", "false"):
+            return value == "true"
+        if not self._plain and isinstance(value, bool):
+            return value
+        raise self._fail(key, "true or false")
+
+    def text_map(self, key: str) -> Mapping[str, str]:
+        value = self._fields.get(key)
+        if value is None:
+            return _empty()
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self._fail(key, "an object of strings")
+        return MappingProxyType(dict(value))
+
+
+def _media_start(r: _Reader) -> ControlMessage:
+    return MediaStart(
+        channel_id=r.opt_text("channel_id"),
+        format=r.text("format"),
+        optimal_frame_size=r.integer("optimal_frame_size"),
+        ptime=r.integer("ptime", 20),
+        connection_id=r.text("connection_id", ""),
+        channel=r.text("channel", ""),
+        channel_variables=r.text_map("channel_variables"),
+    )
+
+
+def _status(r: _Reader) -> ControlMessage:
+    return Status(
+        channel_id=r.opt_text("channel_id"),
+        queue_length=r.integer("queue_length"),
+        xon_level=r.integer("xon_level"),
+        xoff_level=r.integer("xoff_level"),
+        queue_full=r.flag("queue_full"),
+        bulk_media=r.flag("bulk_media"),
+        media_paused=r.flag("media_paused"),
+    )
+
+
+def _dtmf_end(r: _Reader) -> ControlMessage:
+    digit = r.text("digit")
+    if len(digit) != 1:
+        raise ControlParseError(f"DTMF_END: 'digit' must be one character, got {digit!r}")
+    return DtmfEnd(channel_id=r.opt_text("channel_id"), digit=digit)
+
+
+def _error(r: _Reader) -> ControlMessage:
+    text = r.text("error_text").rstrip(_AST_SPACE)
+    return MediaError(channel_id=r.opt_text("channel_id"), error_text=text)
+
+
+_Builder = Callable[[_Reader], ControlMessage]
+
+_BUILDERS: Mapping[str, _Builder] = MappingProxyType({
+    "MEDIA_START": _media_start,
+    "MEDIA_XOFF": lambda r: MediaXoff(channel_id=r.opt_text("channel_id")),
+    "MEDIA_XON": lambda r: MediaXon(channel_id=r.opt_text("channel_id")),
+    "QUEUE_DRAINED": lambda r: QueueDrained(channel_id=r.opt_text("channel_id")),
+    "MEDIA_MARK_PROCESSED": lambda r: MarkProcessed(
+        channel_id=r.opt_text("channel_id"), mark=r.ident
+    ),
+    "MEDIA_BUFFERING_COMPLETED": lambda r: BufferingCompleted(
+        channel_id=r.opt_text("channel_id"), id=r.ident
+    ),
+    "STATUS": _status,
+    "DTMF_END": _dtmf_end,
+    "ERROR": _error,
+})
+
+# Plain-text messages whose argument is a bare id, not key:value pairs.
+_PLAIN_IDENT = frozenset({"MEDIA_MARK_PROCESSED", "MEDIA_BUFFERING_COMPLETED"})
+# Keys whose value runs to the end of a plain-text message, spaces included.
+_PLAIN_TAIL_KEYS = ("error_text",)
+
+
+def _plain_fields(name: str, rest: str) -> dict[str, object]:
+    """``key:value key:value`` -> dict; a tail key takes the rest of the text."""
+    fields: dict[str, object] = {}
+    while rest:
+        token, _, after = rest.partition(" ")
+        key, colon, value = token.partition(":")
+        if not colon or not key:
+            raise ControlParseError(f"{name}: expected key:value, got {token!r}")
+        if key in _PLAIN_TAIL_KEYS:
+            fields[key] = rest[len(key) + 1:]
+            break
+        fields[key] = value
+        rest = after.lstrip(" ")
+    return fields
+
+
+def _lenient_channel_id(rest: str) -> str | None:
+    for token in rest.split(" "):
+        if token.startswith("channel_id:"):
+            return token[len("channel_id:"):]
+    return None
+
+
+def _decode(text: str | bytes) -> str:
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ControlParseError(f"not UTF-8: {exc}") from None
+    if not isinstance(text, str):
+        raise ControlParseError(f"expected str or bytes, got {type(text).__name__}")
+    return text
+
+
+def _load_object(text: str) -> dict[str, object]:
+    try:
+        data = _json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ControlParseError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ControlParseError(f"JSON message must be an object, got {type(data).__name__}")
+    return data
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ControlParseError(f"bad message name {name!r}")
+    return name
+
+
+def _parse_json(text: str) -> ControlMessage:
+    data = _load_object(text)
+    if "event" not in data:
+        raise ControlParseError("JSON message has no 'event'")
+    name = _check_name(data["event"])
+    reader = _Reader(name, data, "", plain=False)
+    ident = reader.opt_text("correlation_id")
+    reader.ident = ident or ""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        return UnknownMessage(name=name, raw=text, channel_id=reader.opt_text("channel_id"))
+    return builder(reader)
+
+
+def _parse_plain(text: str) -> ControlMessage:
+    stripped = text.strip(_AST_SPACE)
+    name, _, rest = stripped.partition(" ")
+    _check_name(name)
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        return UnknownMessage(name=name, raw=text, channel_id=_lenient_channel_id(rest))
+    if name in _PLAIN_IDENT:
+        return builder(_Reader(name, {}, rest, plain=True))
+    return builder(_Reader(name, _plain_fields(name, rest.lstrip(" ")), "", plain=True))
+
+
+def parse_control(text: str | bytes) -> ControlMessage:
+    """Parse a control message from Asterisk, plain text or JSON (detected).
+
+    Raises ``ControlParseError`` (and nothing else) for anything malformed; a well-formed
+    message with an unknown name is an ``UnknownMessage``.
+    """
+    decoded = _decode(text)
+    if decoded.lstrip(_AST_SPACE).startswith("{"):
+        return _parse_json(decoded)
+    return _parse_plain(decoded)
+
+
+# --- writing messages (the fake Asterisk's side) -----------------------------------------
+
+
+def _plain_pairs(name: str, pairs: list[tuple[str, object]]) -> str:
+    def show(value: object) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    return " ".join([name, *(f"{k}:{show(v)}" for k, v in pairs)])
+
+
+def _fields_of(message: ControlMessage) -> list[tuple[str, object]]:
+    if isinstance(message, MediaStart):
+        return [
+            ("connection_id", message.connection_id), ("channel", message.channel),
+            ("channel_id", message.channel_id or ""), ("format", message.format),
+            ("optimal_frame_size", message.optimal_frame_size), ("ptime", message.ptime),
+        ]
+    if isinstance(message, Status):
+        return [
+            ("channel_id", message.channel_id or ""), ("queue_length", message.queue_length),
+            ("xon_level", message.xon_level), ("xoff_level", message.xoff_level),
+            ("queue_full", message.queue_full), ("bulk_media", message.bulk_media),
+            ("media_paused", message.media_paused),
+        ]
+    if isinstance(message, DtmfEnd):
+        return [("digit", message.digit), ("channel_id", message.channel_id or "")]
+    if isinstance(message, MediaError):
+        return [("channel_id", message.channel_id or ""), ("error_text", message.error_text)]
+    return []
+
+
+def _ident_of(message: ControlMessage) -> str | None:
+    if isinstance(message, MarkProcessed):
+        return message.mark
+    if isinstance(message, BufferingCompleted):
+        return message.id
+    return None
+
+
+def format_control(message: ControlMessage, *, json: bool = False) -> str:
+    """Write a control message the way chan_websocket does (used by the fake Asterisk).
+
+    Plain text carries what Asterisk's plain format carries: no ``channel_id`` on
+    MEDIA_XOFF/XON, QUEUE_DRAINED and the id messages, no ``channel_variables``.
+    """
+    if isinstance(message, UnknownMessage):
+        return message.raw
+    ident = _ident_of(message)
+    if not json:
+        if ident is not None:
+            return f"{message.name} {ident}" if ident else message.name
+        return _plain_pairs(message.name, _fields_of(message))
+    obj: dict[str, object] = {"event": message.name}
+    if not isinstance(message, MediaStart):  # Asterisk puts channel_id second, except here
+        obj["channel_id"] = message.channel_id or ""
+    obj.update(_fields_of(message))
+    if isinstance(message, MediaStart):
+        obj["channel_variables"] = dict(message.channel_variables)
+    if ident is not None:
+        obj["correlation_id"] = ident
+    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- commands to Asterisk ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command as Asterisk reads it.
+
+    ``arg`` is the plain-text argument (all text after the first space), or in JSON the
+    ``direction`` of SET_MEDIA_DIRECTION and the ``correlation_id`` of anything else.
+    """
+
+    name: str
+    arg: str | None = None
+    json: bool = False
+
+    @property
+    def known(self) -> bool:
+        """False for a name Asterisk ignores with only a log warning."""
+        return self.name in COMMANDS
+
+
+def _pick(name: str, first: str | None, second: str | None, what: str) -> str | None:
+    if first is not None and second is not None and first != second:
+        raise CommandError(f"{name}: arg {first!r} and {what} {second!r} disagree")
+    return first if first is not None else second
+
+
+def _command_value(
+    command: str, arg: str | None, correlation_id: str | None, direction: str | None
+) -> str | None:
+    if command in _JSON_ONLY:
+        if correlation_id is not None:
+            raise CommandError(f"{command} takes no correlation_id")
+        value = _pick(command, arg, direction, "direction")
+        if value not in DIRECTIONS:
+            raise CommandError(f"{command}: direction must be in, out or both, got {value!r}")
+        return value
+    if direction is not None:
+        raise CommandError(f"{command} takes no direction")
+    value = _pick(command, arg, correlation_id, "correlation_id")
+    if value is not None and command not in _ID_COMMANDS:
+        raise CommandError(f"{command} takes no argument")
+    if value is not None and not _ARG.match(value):
+        raise CommandError(f"{command}: id must be printable ASCII without spaces: {value!r}")
+    return value
+
+
+def format_command(
+    command: str,
+    *,
+    arg: str | None = None,
+    json: bool = False,
+    correlation_id: str | None = None,
+    direction: str | None = None,
+) -> str:
+    """Write one command in the plain-text or JSON control format.
+
+    ``arg`` is the id of MARK_MEDIA / STOP_MEDIA_BUFFERING (alias ``correlation_id``) or
+    the direction of SET_MEDIA_DIRECTION (alias ``direction``). Raises ``CommandError``
+    for an unknown command, an argument the command does not take, an id that is not
+    printable ASCII without spaces, SET_MEDIA_DIRECTION in plain text, or a result over
+    128 bytes, all of which Asterisk would ignore or reject.
+    """
+    if command not in COMMANDS:
+        raise CommandError(f"unknown command {command!r}")
+    if command in _JSON_ONLY and not json:
+        raise CommandError(f"{command} only works in the JSON control format")
+    value = _command_value(command, arg, correlation_id, direction)
+    if not json:
+        text = command if value is None else f"{command} {value}"
+    else:
+        obj = {"command": command}
+        if value is not None:
+            obj["direction" if command in _JSON_ONLY else "correlation_id"] = value
+        text = _json.dumps(obj, separators=(",", ":"))
+    if len(text.encode("utf-8")) > MAX_COMMAND_BYTES:
+        raise CommandError(f"{command}: {len(text)} bytes exceed {MAX_COMMAND_BYTES}")
+    return text
+
+
+def _parse_json_command(text: str) -> Command:
+    data = _load_object(text)
+    name = data.get("command")
+    if not isinstance(name, str) or not name:
+        raise ControlParseError("JSON command has no 'command' string")
+    key = "direction" if name in _JSON_ONLY else "correlation_id"
+    arg = data.get(key)
+    if arg is not None and not isinstance(arg, str):
+        raise ControlParseError(f"{name}: {key!r} must be a string")
+    return Command(name, arg, json=True)
+
+
+def parse_command(text: str | bytes, *, json: bool | None = None) -> Command:
+    """Read a command the way chan_websocket does.
+
+    ``json`` is the socket's control format; ``None`` detects it from a leading ``{``.
+    Raises ``ControlParseError`` for what Asterisk drops or cannot parse: an empty frame,
+    one over 128 bytes, invalid JSON in JSON mode or a JSON object without ``command``.
+    An unknown name is returned (``Command.known`` is False): Asterisk logs and ignores it.
+    """
+    decoded = _decode(text)
+    size = len(decoded.encode("utf-8", "surrogatepass"))
+    if size > MAX_COMMAND_BYTES:
+        raise ControlParseError(f"command of {size} bytes exceeds {MAX_COMMAND_BYTES}")
+    stripped = decoded.strip(_AST_SPACE)
+    if not stripped:
+        raise ControlParseError("empty command")
+    is_json = stripped.startswith("{") if json is None else json
+    if is_json:
+        return _parse_json_command(stripped)
+    name, space, arg = stripped.partition(" ")
+    return Command(name, arg if space else None, json=False)

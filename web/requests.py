@@ -1,0 +1,47 @@
+"""Reading request bodies safely: a malformed form or JSON body is a clear 400, never a 500."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from web.errors import ApiError
+
+MAX_FORM_FIELDS = 200
+MAX_BODY_BYTES = 1_000_000
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """The last value of each field, as text (files are refused)."""
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    except Exception as exc:  # python-multipart raises several types for malformed bodies
+        raise ApiError(400, "bad-form", f"the form could not be read: {exc}") from exc
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise ApiError(400, "bad-form", "file uploads are not accepted here")
+        values[key] = value
+    return values
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "body-too-large", "the request body is larger than 1 MB")
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad-json", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad-json", "the body must be a JSON object")
+    return data
+
+
+def path_id(request: Request, name: str) -> int:
+    """Path ids are declared `{name:int}`; anything out of SQLite's range is simply not found."""
+    value = request.path_params[name]
+    if not isinstance(value, int) or not 0 < value < 2**63:
+        raise ApiError(404, "not-found", "not found")
+    return value

@@ -1,0 +1,38 @@
+"""Server settings: command-line flags win over environment variables, which win over defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = Path("var") / "switchboard.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_path: Path = DEFAULT_DB
+    # Base URL Asterisk uses to reach this server (websocket_client.conf `uri`); derived from the
+    # request when empty.
+    public_url: str = ""
+    secret_key: str | None = None
+    secure_cookies: bool = False
+    log_format: str = "text"
+    # ARI link and call timing; tests shrink these.
+    media_connect_timeout_s: float = 5.0
+    ari_backoff_max_s: float = 30.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            host=env.get("SWITCHBOARD_HOST", cls.host),
+            port=int(env.get("SWITCHBOARD_PORT", cls.port)),
+            db_path=Path(env.get("SWITCHBOARD_DB", str(DEFAULT_DB))),
+            public_url=env.get("SWITCHBOARD_PUBLIC_URL", ""),
+            secret_key=env.get("SWITCHBOARD_SECRET_KEY") or None,
+            secure_cookies=env.get("SWITCHBOARD_SECURE_COOKIES", "") in ("1", "true", "yes"),
+            log_format=env.get("SWITCHBOARD_LOG_FORMAT", "text"),
+        )

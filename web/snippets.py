@@ -1,0 +1,57 @@
+"""Ready-to-paste Asterisk configuration for one telephony configuration (pure text)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from data.models import TelephonyConfig
+
+MEDIA_PATH = "/api/v1/telephony/ws/ari"
+
+
+@dataclass(frozen=True)
+class Snippet:
+    filename: str
+    text: str
+    reload: str
+
+
+def media_uri(public_base_url: str) -> str:
+    parts = urlsplit(public_base_url)
+    scheme = {"https": "wss", "wss": "wss"}.get(parts.scheme, "ws")
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}{MEDIA_PATH}"
+
+
+def ari_port(endpoint: str) -> int:
+    parts = urlsplit(endpoint)
+    return parts.port or (443 if parts.scheme == "https" else 8088)
+
+
+def asterisk_snippets(config: TelephonyConfig, public_base_url: str) -> list[Snippet]:
+    uri = media_uri(public_base_url)
+    tls = uri.startswith("wss://")
+    ws_lines = [
+        f"[{config.websocket_client_name}]",
+        "type = websocket_client",
+        f"uri = {uri}",
+        "protocols = media",
+    ]
+    if tls:
+        ws_lines += ["tls_enabled = yes", "ca_list_file = /etc/ssl/certs/ca-certificates.crt"]
+    return [
+        Snippet("ari.conf", "\n".join([
+            "[general]", "enabled = yes", "",
+            f"[{config.username}]", "type = user", "read_only = no",
+            "password = <the App Password you entered here>",
+        ]), "ari reload"),
+        Snippet("http.conf", "\n".join([
+            "[general]", "enabled = yes", "bindaddr = 0.0.0.0", f"bindport = {ari_port(config.ari_endpoint_url)}",
+        ]), "core reload"),
+        Snippet("extensions.conf", "\n".join([
+            "[from-external]",
+            "exten => _X.,1,NoOp(Incoming call to ${EXTEN})",
+            f" same => n,Stasis({config.stasis_app_name})",
+            " same => n,Hangup()",
+        ]), "dialplan reload"),
+        Snippet("websocket_client.conf", "\n".join(ws_lines), "module reload res_websocket_client.so"),
+    ]
