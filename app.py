@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +21,30 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 
+from ari.calls import AgentRunner, CallTiming
+from ari.service import AriService, AriSettings
 from data.errors import DatabaseError
 from data.store import Store
+from media.registry import MediaRegistry
 from web.csrf import CsrfMiddleware
 from web.errors import ApiError
 from web.handlers import api_error, http_error, server_error
 from web.routes import routes
 from web.settings import Settings
-from web.telephony import NullTelephony, Telephony
+from web.telephony import AriTelephony, NullTelephony
 
 log = logging.getLogger("switchboard")
 
-TelephonyFactory = Callable[[Store, Settings], Telephony]
+AgentFactory = Callable[[], Awaitable[AgentRunner]]
 
 
-def create_app(settings: Settings, telephony_factory: TelephonyFactory | None = None) -> Starlette:
-    """The ASGI app. Opening the database happens in the lifespan, so an app can be built cheaply."""
+def create_app(
+    settings: Settings, *, agent_factory: AgentFactory | None = None, ari_settings: AriSettings | None = None,
+    with_ari: bool = True,
+) -> Starlette:
+    """The ASGI app. The database, ARI links and agent models open in the lifespan, so building
+    an app is cheap. Tests pass their own agent and faster timings; `with_ari=False` gives an
+    admin without Asterisk links."""
     box_key = _session_key(settings)
 
     @contextlib.asynccontextmanager
@@ -45,17 +53,24 @@ def create_app(settings: Settings, telephony_factory: TelephonyFactory | None = 
         closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
         if closed:
             log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
-        telephony = telephony_factory(store, settings) if telephony_factory else NullTelephony()
-        app.state.store, app.state.telephony = store, telephony
-        start = getattr(telephony, "start", None)
-        if start is not None:
-            await start()
+        app.state.store = store
+        app.state.media_registry = MediaRegistry()
+        telephony: Any = NullTelephony()
+        agent_close: Callable[[], Awaitable[None]] | None = None
+        if with_ari:
+            agent, agent_close = await _load_agent(agent_factory)
+            timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
+            telephony = AriTelephony(AriService(store, app.state.media_registry, agent, timing))
+        app.state.telephony = telephony
+        if with_ari:
+            await telephony.start()
         try:
             yield
         finally:
-            stop = getattr(telephony, "stop", None)
-            if stop is not None:
-                await stop()
+            if with_ari:
+                await telephony.stop()
+            if agent_close is not None:
+                await agent_close()
             await store.close()
 
     trusted = [settings.public_url] if settings.public_url else []
@@ -79,13 +94,38 @@ def _session_key(settings: Settings) -> str:
     return SecretBox.load(settings.db_path.parent, settings.secret_key).session_key
 
 
-def default_telephony_factory() -> TelephonyFactory | None:
-    """The ARI telephony service, once the ari package provides it."""
+async def _load_agent(
+    factory: AgentFactory | None,
+) -> tuple[AgentRunner, Callable[[], Awaitable[None]] | None]:
+    """The voice agent: the test's own, or the embedded runtime (models load once, here)."""
+    if factory is not None:
+        return await factory(), None
     try:
-        from ari.service import AriTelephony
-    except ImportError:
-        return None
-    return AriTelephony.create
+        from agent.runtime import AgentRuntime
+
+        runtime = await asyncio.to_thread(AgentRuntime.load)
+    except Exception as exc:  # the admin must still come up; calls then fail with this reason
+        log.exception("voice agent unavailable error_id=agent-unavailable")
+        return _unavailable_agent(f"{type(exc).__name__}: {exc}"), None
+
+    async def run(session: Any, definition: dict[str, Any], context: dict[str, Any], on_event: Any) -> Any:
+        return await runtime.run(session, definition, context, on_event)
+
+    return run, runtime.close
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    reason: str
+
+
+def _unavailable_agent(why: str) -> AgentRunner:
+    async def run(session: Any, definition: dict[str, Any], context: dict[str, Any], on_event: Any) -> Any:
+        await on_event("error", None, f"voice agent unavailable: {why}", {"error_id": "agent-unavailable"})
+        return _Outcome("failed", f"voice agent unavailable: {why}")
+
+    return run
 
 
 # Command line ----------------------------------------------------------------------------------
@@ -163,7 +203,7 @@ def _cli_create_api_key(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
-    app = create_app(settings, default_telephony_factory())
+    app = create_app(settings)
     print(f"Switchboard on http://{settings.host}:{settings.port}/telephony-configurations "
           f"(database {settings.db_path})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", workers=1,

@@ -4,11 +4,13 @@ States (`LinkState`) and the transitions `_ALLOWED` permits; anything else raise
 `LinkStateError`. Staying in a state while details change (error text, reconnect count) is an
 update, not a transition, and keeps `since`.
 
-    connecting ──► connected ──► app_taken
-        │   ▲          │             │ (retake, or socket lost → connecting)
-        ▼   └──────────┘ lost        ▼
-    unreachable ◄──► auth_failed ───► connected          any ──► stopped | disabled (final)
+    connecting  → connected | unreachable | auth_failed      (first attempt, or after a loss)
+    connected   → connecting (socket lost) | app_taken
+    app_taken   → connected (retaken) | connecting (lost) | unreachable | auth_failed
+    unreachable ⇄ auth_failed, and both → connected
+    any         → stopped | disabled                          (final: a link is not restarted)
 
+A stable connection that drops is retried at once; the socket-lost state is `connecting`.
 Reconnecting (like python-websockets' `connect` iterator): failures are classified, then the
 loop waits `backoff(n)` (capped exponential, full jitter) where n counts attempts since the last
 *stable* connection (open for `stable_after` seconds); a connection that flaps keeps growing n.

@@ -80,6 +80,47 @@ class Runs:
         assert created is not None
         return created
 
+    async def create_within_quota(
+        self, *, org_id: int, workflow_id: int, direction: str, status: str,
+        telephony_configuration_id: int | None = None, phone_number_id: int | None = None,
+        call_id: str | None = None, caller_number: str | None = None, called_number: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> tuple[WorkflowRun, str | None]:
+        """Check the organisation's quota and create the run in one write transaction, so that
+        concurrent calls cannot both take the last slot. Over quota, the run is recorded as
+        `rejected` and the second element says why."""
+        async with self.db.transaction() as tx:
+            org = await tx.fetch_one(
+                "SELECT max_concurrent_calls, monthly_minutes FROM organizations WHERE id = ?", (org_id,)
+            )
+            active = await tx.fetch_one(
+                "SELECT count(*) FROM workflow_runs WHERE organization_id = ? AND ended_at IS NULL", (org_id,)
+            )
+            used = await tx.fetch_one(
+                """SELECT coalesce(sum(duration_s), 0) / 60.0 FROM workflow_runs WHERE organization_id = ?
+                AND created_at >= strftime('%Y-%m-01T00:00:00Z', 'now')""", (org_id,)
+            )
+            refusal = None
+            if org is None:
+                refusal = "organisation not found"
+            elif active is not None and active[0] >= org["max_concurrent_calls"]:
+                refusal = f"quota exceeded: {active[0]} of {org['max_concurrent_calls']} concurrent calls in use"
+            elif org["monthly_minutes"] is not None and used is not None and used[0] >= org["monthly_minutes"]:
+                refusal = f"quota exceeded: {used[0]:.0f} of {org['monthly_minutes']} minutes used this month"
+            final = refusal is not None
+            run_id = await tx.execute(
+                f"""INSERT INTO workflow_runs (organization_id, workflow_id, telephony_configuration_id,
+                phone_number_id, direction, status, reason, error_id, call_id, caller_number, called_number,
+                context, ended_at, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,{_NOW if final else 'NULL'},
+                {'0' if final else 'NULL'})""",
+                (org_id, workflow_id, telephony_configuration_id, phone_number_id, direction,
+                 "rejected" if final else status, refusal, "quota-exceeded" if final else None, call_id,
+                 caller_number, called_number, json.dumps(context or {})),
+            )
+        created = await self.get_any(int(run_id or 0))
+        assert created is not None
+        return created, refusal
+
     async def get(self, org_id: int, run_id: int) -> WorkflowRun | None:
         row = await self.db.fetch_one(_SELECT + " WHERE r.organization_id = ? AND r.id = ?", (org_id, run_id))
         return None if row is None else _run(row)

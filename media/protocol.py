@@ -383,9 +383,8 @@ def _parse_json(text: str) -> ControlMessage:
     if "event" not in data:
         raise ControlParseError("JSON message has no 'event'")
     name = _check_name(data["event"])
-    reader = _Reader(name, data, "", plain=False)
-    ident = reader.opt_text("correlation_id")
-    reader.ident = ident or ""
+    ident = _Reader(name, data, "", plain=False).opt_text("correlation_id") or ""
+    reader = _Reader(name, data, ident, plain=False)
     builder = _BUILDERS.get(name)
     if builder is None:
         return UnknownMessage(name=name, raw=text, channel_id=reader.opt_text("channel_id"))

@@ -181,9 +181,8 @@ def test_bridge_events_carry_the_bridge() -> None:
     assert (bridge.technology, bridge.bridge_type, bridge.bridge_class) == (
         "simple_bridge", "mixing", "stasis",
     )
-    assert entered[1].bridge.channels == tuple(sorted(entered[1].bridge.channels, key=
-                                                      entered[1].bridge.channels.index))
-    assert entered[0].channel is not None and entered[0].channel.id in entered[1].bridge.channels
+    members = {e.channel.id for e in entered if e.channel is not None}
+    assert len(members) == 2 and set(entered[1].bridge.channels) == members
     destroyed = _of("inbound_app_hangup.jsonl", ev.BridgeDestroyed)
     assert destroyed[0].bridge.id == bridge.id and destroyed[0].bridge.channels == ()
 
@@ -252,8 +251,9 @@ def test_unknown_type_is_kept_raw_not_an_error() -> None:
 
 def test_events_are_frozen_and_hashable() -> None:
     event = parse_event(json.dumps({"type": "StasisEnd", "channel": CHANNEL}))
+    assert isinstance(event, ev.StasisEnd)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        event.channel = None  # type: ignore[misc, assignment]
+        event.channel = event.channel  # type: ignore[misc]
     assert hash(event) == hash(parse_event(json.dumps({"type": "StasisEnd", "channel": CHANNEL})))
 
 
@@ -329,19 +329,19 @@ def _parses_or_refuses(text: str | bytes) -> None:
         assert isinstance(event, ev.Event)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200) | st.binary(max_size=200))
 def test_fuzz_arbitrary_text_and_bytes(text: str | bytes) -> None:
     _parses_or_refuses(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(JSON_VALUES)
 def test_fuzz_arbitrary_json(value: object) -> None:
     _parses_or_refuses(json.dumps(value))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(sorted(KNOWN_TYPES)), st.dictionaries(st.text(max_size=12), JSON_VALUES))
 def test_fuzz_known_types_with_arbitrary_fields(type_: str, fields: dict[str, object]) -> None:
     _parses_or_refuses(json.dumps({**fields, "type": type_}))
@@ -373,7 +373,7 @@ def _replaced(value: Any, path: tuple[Any, ...], new: object) -> Any:
 _DELETE = object()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_real_events_with_one_field_broken(data: st.DataObject) -> None:
     payload = data.draw(st.sampled_from(ALL_PAYLOADS))

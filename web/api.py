@@ -57,9 +57,11 @@ async def get_config(request: Request) -> Response:
 async def update_config(request: Request) -> Response:
     current = await _config(request)
     body = await json_object(request)
-    # PATCH and PUT both merge over the current values; the password is kept unless given.
-    merged = {k: getattr(current, k) for k in _CONFIG_KEYS} | {"from_extensions": list(current.from_extensions)}
-    merged.update(body)
+    # PATCH merges over the current values, PUT replaces them; the password is kept unless given.
+    merged = body
+    if request.method == "PATCH":
+        current_values = {k: getattr(current, k) for k in _CONFIG_KEYS}
+        merged = current_values | {"from_extensions": list(current.from_extensions)} | body
     fields, errors = validate_config(merged, creating=False)
     if fields is None:
         raise invalid(errors)
@@ -135,7 +137,8 @@ async def get_number(request: Request) -> Response:
 async def update_number(request: Request) -> Response:
     config = await _config(request)
     current = await _number(request, config)
-    merged = number_json(current) | await json_object(request)
+    body = await json_object(request)
+    merged = number_json(current) | body if request.method == "PATCH" else body
     fields = await _number_fields(request, merged)
     try:
         number = await request.app.state.store.numbers.update(

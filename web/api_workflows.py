@@ -48,7 +48,10 @@ async def get_workflow(request: Request) -> Response:
 async def update_workflow(request: Request) -> Response:
     current = await _workflow(request)
     body = await json_object(request)
-    clean, errors = from_api({"name": current.name, **body}, current.definition)
+    if request.method == "PATCH":  # merge; PUT replaces the whole workflow
+        clean, errors = from_api({"name": current.name, **body}, current.definition)
+    else:
+        clean, errors = from_api(body)
     if clean is None:
         raise invalid(errors)
     workflow = await request.app.state.store.workflows.update(org_id(request), current.id, *clean)
@@ -84,14 +87,14 @@ def run_filter(request: Request) -> tuple[RunFilter, int, int | None]:
     status = q.get("status") or None
     if status is not None and status not in RUN_STATUSES:
         errors["status"] = "one of " + ", ".join(RUN_STATUSES)
-    limit_raw = q.get("limit", "50")
-    limit = int(limit_raw) if limit_raw.isdigit() else 0
-    if not 1 <= limit <= 500:
+    limit = parse_id(q.get("limit", "50"))
+    if not isinstance(limit, int) or not 1 <= limit <= 500:
         errors["limit"] = "between 1 and 500"
     if errors:
         raise invalid(errors)
     flt = RunFilter(ids["telephony_configuration_id"], ids["workflow_id"], direction, status,
                     q.get("since") or None, q.get("until") or None)
+    assert isinstance(limit, int)
     return flt, limit, ids["before_id"]
 
 

@@ -114,7 +114,9 @@ def api(handler: Handler) -> Handler:
     @wraps(handler)
     async def wrapper(request: Request) -> Response:
         try:
-            user = await bearer_user(request) or await session_user(request)
+            # A request that presents a key is judged by that key alone, never by the session.
+            has_key = "authorization" in request.headers
+            user = await bearer_user(request) if has_key else await session_user(request)
             if user is None:
                 raise ApiError(401, "auth-required", "an API key is required: Authorization: Bearer <key>")
             request.state.user = user

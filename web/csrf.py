@@ -2,8 +2,9 @@
 
 An unsafe request (POST/PUT/PATCH/DELETE) that does not carry an API key must come from our own
 pages: the browser says so with `Sec-Fetch-Site: same-origin` or an `Origin` equal to our own
-origin. Everything else gets 403. API clients authenticate with a Bearer key, which a browser
-never attaches by itself, so they are exempt. The session cookie is also SameSite=Lax.
+origin. Everything else gets 403. Under /api/, clients authenticate with a Bearer key, which a
+browser never attaches by itself, so they are exempt (as are requests without any cookie). The
+session cookie is also SameSite=Lax.
 """
 from __future__ import annotations
 
@@ -27,9 +28,12 @@ def csrf_verdict(scope: Scope, trusted_origins: Iterable[str] = ()) -> str | Non
     """None when the request may proceed, else the reason it is refused."""
     if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
         return None
-    auth = _header(scope, b"authorization") or ""
-    if auth.lower().startswith("bearer "):
-        return None
+    if scope["path"].startswith("/api/"):
+        # API clients send a Bearer key, which a browser never attaches by itself; a request with
+        # no cookie carries no ambient authority either (the API answers it with a 401).
+        auth = _header(scope, b"authorization") or ""
+        if auth.lower().startswith("bearer ") or _header(scope, b"cookie") is None:
+            return None
     fetch_site = _header(scope, b"sec-fetch-site")
     if fetch_site is not None:
         return None if fetch_site in ("same-origin", "none") else f"cross-site request ({fetch_site})"

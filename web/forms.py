@@ -155,10 +155,10 @@ def parse_id(value: Any) -> int | None | str:
         return None
     if isinstance(value, bool):
         return "invalid"
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,19}", value.strip()):
+        value = int(value.strip())
     if isinstance(value, int):
         return value if 0 < value < 2**63 else "invalid"
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
-        return int(value.strip())
     return "invalid"
 
 

@@ -26,13 +26,33 @@ async def form_values(request: Request) -> dict[str, str]:
     return values
 
 
+def parse_json(text: str | bytes) -> Any:
+    """Strict JSON: no NaN/Infinity (or numbers that overflow to it), no lone surrogates (SQLite
+    and our responses cannot hold them), no nesting deep enough to exhaust the stack.
+    Raises ValueError with a message fit for the user."""
+    try:
+        data = json.loads(text)
+        # Re-encoding is the simplest complete check for non-finite floats and lone surrogates.
+        json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+    except ValueError as exc:
+        message = str(exc)
+        if "JSON compliant" in message:
+            message = "NaN, Infinity and numbers too large for a float are not allowed"
+        raise ValueError(message) from exc
+    return data
+
+
 async def json_object(request: Request) -> dict[str, Any]:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "body-too-large", "the request body is larger than 1 MB")
     try:
-        data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = parse_json(body or b"{}")
+    except ValueError as exc:
         raise ApiError(400, "bad-json", f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "bad-json", "the body must be a JSON object")

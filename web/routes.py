@@ -1,9 +1,10 @@
 """Every URL of the server in one table."""
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from media.endpoint import media_endpoint
 from web import api, api_workflows, health, views_auth, views_calls, views_configs, views_workflows
 from web.templating import TEMPLATES_DIR
 
@@ -65,5 +66,6 @@ def routes() -> list[BaseRoute]:
         Route(A + "/workflows/{workflow_id:int}", api_workflows.delete_workflow, methods=["DELETE"]),
         Route(A + "/workflow-runs", api_workflows.list_runs),
         Route(A + "/workflow-runs/{run_id:int}", api_workflows.get_run),
+        WebSocketRoute(A + "/telephony/ws/ari", media_endpoint),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

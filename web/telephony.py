@@ -59,3 +59,36 @@ class NullTelephony:
 
     def status(self, config_id: int, enabled: bool) -> StatusView:
         return StatusView(config_id, "disabled" if not enabled else "stopped")
+
+
+class AriTelephony:
+    """The real thing: the web layer's view of `ari.service.AriService`."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    async def start(self) -> None:
+        await self.service.start()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    async def apply(self, config_id: int) -> None:
+        await self.service.apply(config_id)
+
+    async def remove(self, config_id: int) -> None:
+        await self.service.remove(config_id)
+
+    def status(self, config_id: int, enabled: bool) -> StatusView:
+        status = self.service.status(config_id)
+        if status is None:
+            return StatusView(config_id, "disabled" if not enabled else "connecting")
+        return StatusView(
+            config_id=config_id, state=status.state.value, since=_iso(status.since),
+            error_id=status.last_error_id, last_error=status.last_error, fix=status.fix,
+            asterisk_version=status.asterisk_version, last_event_at=_iso(status.last_event_at),
+        )
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")

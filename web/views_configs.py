@@ -106,21 +106,29 @@ async def edit_config(request: Request) -> Response:
     return render(request, "configs/_form.html" if is_htmx(request) else "configs/form_page.html", context)
 
 
+def _asterisk_context(request: Request, config: TelephonyConfig) -> dict[str, Any]:
+    base_url, guessed = public_base_url(request)
+    return {"snippets": asterisk_snippets(config, base_url), "media_uri": media_uri(base_url),
+            "public_url_guessed": guessed}
+
+
 async def _summary(request: Request, config: TelephonyConfig) -> Response:
-    return render(request, "configs/_summary.html", {"config": config, "status": status_of(request, config)})
+    """After an inline edit: the summary card, plus the Asterisk snippets swapped out of band
+    (they show the app and client names that may just have changed)."""
+    return render(request, "configs/_updated.html", {
+        "config": config, "status": status_of(request, config), **_asterisk_context(request, config),
+    })
 
 
 @page
 async def config_detail(request: Request) -> Response:
     config = await load_config(request)
     store = request.app.state.store
-    base_url, guessed = public_base_url(request)
     return render(request, "configs/detail.html", {
         "config": config, "status": status_of(request, config), "nav": "configs",
         "numbers": await store.numbers.list(org_id(request), config.id),
         "workflows": await store.workflows.list(org_id(request)),
-        "snippets": asterisk_snippets(config, base_url), "media_uri": media_uri(base_url),
-        "public_url_guessed": guessed,
+        **_asterisk_context(request, config),
     })
 
 

@@ -48,8 +48,10 @@ async def new_workflow(request: Request) -> Response:
 async def workflow_page(request: Request) -> Response:
     workflow = await load_workflow(request)
     numbers = await request.app.state.store.numbers.using_workflow(org_id(request), workflow.id)
-    return render(request, "workflows/edit.html", {"workflow": workflow, "values": _values(workflow),
-                                                   "errors": {}, "numbers": numbers, "nav": "workflows"})
+    return render(request, "workflows/edit.html", {
+        "workflow": workflow, "values": _values(workflow), "errors": {}, "numbers": numbers, "nav": "workflows",
+        "saved": bool(request.query_params.get("saved")),
+    })
 
 
 async def _save(request: Request, workflow: Workflow | None) -> Response:
@@ -64,9 +66,16 @@ async def _save(request: Request, workflow: Workflow | None) -> Response:
             saved = await store.workflows.update(org_id(request), workflow.id, name, definition)
             if saved is None:
                 raise ApiError(404, "not-found", "this workflow does not exist")
+            if is_htmx(request):
+                numbers = await store.numbers.using_workflow(org_id(request), saved.id)
+                return render(request, "workflows/_form.html", {
+                    "workflow": saved, "values": _values(saved), "errors": {}, "numbers": numbers, "saved": True,
+                })
         return redirect(request, f"/workflows/{saved.id}?saved=1")
-    return render(request, "workflows/edit.html", {"workflow": workflow, "values": values, "errors": errors,
-                                                   "nav": "workflows"}, status_code=422)
+    numbers = await store.numbers.using_workflow(org_id(request), workflow.id) if workflow else []
+    context = {"workflow": workflow, "values": values, "errors": errors, "numbers": numbers, "nav": "workflows"}
+    template = "workflows/_form.html" if is_htmx(request) else "workflows/edit.html"
+    return render(request, template, context, status_code=422)
 
 
 @page

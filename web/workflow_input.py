@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.definition import validate_definition
 from web.forms import CONTROL_CHARS
+from web.requests import parse_json
 
 Errors = dict[str, str]
 
@@ -32,16 +33,17 @@ def from_api(data: Mapping[str, Any], current: dict[str, Any] | None = None) -> 
 
 def from_form(values: Mapping[str, str]) -> tuple[Any, Errors]:
     """The form has a name, a greeting and the raw JSON of the rest of the definition."""
-    raw_json = values.get("definition", "").strip() or "{}"
     try:
-        raw = json.loads(raw_json)
+        raw = parse_json(values.get("definition", "").strip() or "{}")
     except ValueError as exc:
-        name, errors = validate_name(values.get("name"))
+        _, errors = validate_name(values.get("name"))
         return None, {**errors, "definition": f"not valid JSON: {exc}"}
     if not isinstance(raw, dict):
-        return None, {"definition": "the definition must be a JSON object"}
-    greeting = values.get("greeting", raw.get("greeting", ""))
-    return from_api({"name": values.get("name"), "definition": {**raw, "greeting": greeting.strip()}})
+        _, errors = validate_name(values.get("name"))
+        return None, {**errors, "definition": "the definition must be a JSON object"}
+    if "greeting" in values:
+        raw = {**raw, "greeting": values["greeting"].strip()}
+    return from_api({"name": values.get("name"), "definition": raw})
 
 
 def definition_json(definition: Mapping[str, Any]) -> str:

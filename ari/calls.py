@@ -1,0 +1,341 @@
+"""Call control for one configuration: inbound routing, answer, external media, bridge, the
+agent, and teardown on every path (ARCHITECTURE.md, "Inbound call").
+
+Our own channels (pre-assigned external-media ids, outbound originates) are recognised by the
+`_channels` bookkeeping, never by channel state. Every way a call can end goes through
+`_request_end` (first reason wins) and then `_teardown`, which deletes the bridge and the other
+channel (Asterisk does not), finishes the run and so releases the quota slot. `ChannelDestroyed`
+is never relied on for the inbound channel: Asterisk may not send it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ari.errors import AriError
+from ari.events import (
+    AriEvent, ChannelDestroyed, ChannelDtmfReceived, ChannelHangupRequest, StasisEnd, StasisStart,
+)
+from ari.rest import AriRestClient, build_transport_data
+from ari.routing import Refusal, route_inbound
+from data.models import TelephonyConfig
+from data.store import Store
+from media.registry import MediaRegistry, PendingMedia
+from media.session import MediaSession
+
+log = logging.getLogger("switchboard.ari.calls")
+
+SHUTDOWN_FLAG = 4  # ChannelHangupRequest soft cause on `core restart` / shutdown
+EventSink = Callable[[str, str | None, str | None, dict[str, Any]], Awaitable[None]]
+
+
+class AgentOutcome(Protocol):
+    status: str
+    reason: str
+
+
+class AgentRunner(Protocol):
+    async def __call__(
+        self, session: MediaSession, definition: dict[str, Any], context: dict[str, Any], on_event: EventSink
+    ) -> AgentOutcome: ...
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    media_timeout_s: float = 5.0  # StasisStart of the media channel, then its socket
+    rest_timeout_s: float = 5.0
+
+
+@dataclass
+class CallEnd:
+    status: str
+    reason: str
+    error_id: str | None = None
+    cause: str | None = None
+
+
+@dataclass
+class Call:
+    channel_id: str
+    config_id: int
+    org_id: int
+    caller: str
+    called: str
+    direction: str = "inbound"
+    run_id: int | None = None
+    media_id: str | None = None
+    bridge_id: str | None = None
+    pending: PendingMedia | None = None
+    session: MediaSession | None = None
+    media_started: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    end: CallEnd | None = None
+    transferred_to: str | None = None
+    tearing_down: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def label(self) -> str:
+        return f"config={self.config_id} channel={self.channel_id} run={self.run_id}"
+
+
+def new_channel_id(kind: str) -> str:
+    """Unguessable ids we assign before Asterisk creates the channel or bridge."""
+    return f"sb{kind}-{secrets.token_hex(12)}"
+
+
+class CallControl:
+    def __init__(
+        self, *, config: TelephonyConfig, store: Store, rest: AriRestClient, registry: MediaRegistry,
+        agent: AgentRunner, timing: CallTiming = CallTiming(),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.rest = rest
+        self.registry = registry
+        self.agent = agent
+        self.timing = timing
+        self.calls: dict[str, Call] = {}  # inbound/outbound channel id → call
+        self._channels: dict[str, Call] = {}  # every channel id of ours (caller and media) → call
+
+    # --- events -----------------------------------------------------------------------------
+    async def on_event(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart):
+            call = self._channels.get(event.channel.id)
+            if call is not None:
+                if event.channel.id == call.media_id:
+                    call.media_started.set()
+                return
+            self._start_inbound(event)
+        elif isinstance(event, ChannelHangupRequest):
+            self._on_hangup_request(event)
+        elif isinstance(event, StasisEnd):
+            self._on_gone(event.channel.id, "left the Stasis app", None)
+        elif isinstance(event, ChannelDestroyed):
+            self._on_gone(event.channel.id, f"destroyed: {event.cause} {event.cause_txt}", event)
+        elif isinstance(event, ChannelDtmfReceived):
+            call = self._channels.get(event.channel.id)
+            if call is not None and call.session is not None and event.channel.id == call.channel_id:
+                call.session.dtmf(event.digit, "ari")
+
+    def _on_hangup_request(self, event: ChannelHangupRequest) -> None:
+        call = self._channels.get(event.channel.id)
+        if call is None or call.tearing_down:
+            return
+        if event.soft and event.cause == SHUTDOWN_FLAG:
+            self._request_end(call, CallEnd("failed", "Asterisk is shutting down or restarting",
+                                            "asterisk-shutdown", "shutdown"))
+        elif event.channel.id == call.channel_id and not event.soft:
+            self._request_end(call, CallEnd("completed", "caller hung up", None, f"cause {event.cause}"))
+
+    def _on_gone(self, channel_id: str, what: str, destroyed: ChannelDestroyed | None) -> None:
+        call = self._channels.get(channel_id)
+        if call is None or call.tearing_down:
+            return
+        if channel_id == call.channel_id:
+            if call.transferred_to is None:
+                self._request_end(call, CallEnd("completed", "caller hung up", None, what))
+        elif not call.media_started.is_set() and destroyed is not None:
+            self._request_end(call, CallEnd(
+                "failed",
+                f"Asterisk could not open the media WebSocket (cause {destroyed.cause} {destroyed.cause_txt}): "
+                "check that the uri in websocket_client.conf reaches Switchboard",
+                "media-connect-failed", what,
+            ))
+        else:
+            self._request_end(call, CallEnd("failed", f"the media channel ended ({what})", "media-channel-ended"))
+
+    def _request_end(self, call: Call, end: CallEnd) -> None:
+        if call.end is None:
+            call.end = end
+        if call.task is not None and not call.tearing_down and call.task is not asyncio.current_task():
+            call.task.cancel()
+
+    # --- inbound ----------------------------------------------------------------------------
+    def _start_inbound(self, event: StasisStart) -> None:
+        channel = event.channel
+        call = Call(channel.id, self.config.id, self.config.organization_id, channel.caller_number,
+                    channel.exten)
+        self.calls[channel.id] = call
+        self._channels[channel.id] = call
+        call.task = asyncio.create_task(self._lifecycle(call), name=f"call-{channel.id}")
+
+    async def _lifecycle(self, call: Call) -> None:
+        try:
+            await self._setup_and_talk(call)
+        except asyncio.CancelledError:
+            pass  # ended by an event; call.end says why
+        except Refusal as refusal:
+            log.warning("inbound call refused error_id=%s config=%s extension=%s channel=%s: %s",
+                        refusal.error_id, self.config.id, call.called, call.channel_id, refusal.message)
+            await self._refuse(call, refusal)
+        except _Fail as fail:
+            log.warning("call failed error_id=%s %s: %s", fail.error_id, call.label, fail.message)
+            self._request_end(call, CallEnd("failed", fail.message, fail.error_id))
+        except AriError as exc:
+            log.warning("call failed error_id=%s %s: %s", exc.error_id, call.label, exc)
+            self._request_end(call, CallEnd("failed", f"Asterisk refused a request: {exc}", exc.error_id))
+        except Exception as exc:  # a bug must still hang up and record why
+            log.exception("call failed error_id=call-internal %s", call.label)
+            self._request_end(call, CallEnd("failed", f"internal error: {exc}", "call-internal"))
+        finally:
+            await asyncio.shield(self._teardown(call))
+
+    async def _setup_and_talk(self, call: Call) -> None:
+        config = await self.store.configs.get_any(self.config.id) or self.config
+        route = await route_inbound(self.store, config, call.called)
+        context = {"caller_number": call.caller, "called_number": call.called, "direction": "inbound",
+                   "call_id": call.channel_id, "provider": "ari"}
+        run, refusal = await self.store.runs.create_within_quota(
+            org_id=config.organization_id, workflow_id=route.workflow.id, direction="inbound", status="queued",
+            telephony_configuration_id=config.id, phone_number_id=route.number.id, call_id=call.channel_id,
+            caller_number=call.caller, called_number=call.called, context=context,
+        )
+        call.run_id = run.id
+        if refusal is not None:
+            call.end = CallEnd("rejected", refusal, "quota-exceeded")
+            raise Refusal("quota-exceeded", refusal, "congestion")
+        log.info("inbound call accepted %s extension=%s workflow=%s", call.label, call.called, route.workflow.id)
+        await self.rest.answer(call.channel_id)
+        await self.store.runs.set_status(run.id, "in_progress", answered=True)
+        session = await self._connect_media(call, config, route.workflow.id)
+        session.controls = _Controls(self, call)
+        call.session = session
+        result = await self.agent(session, route.workflow.definition, context, self._sink(call))
+        if call.end is None:
+            if session.closed and call.transferred_to is None and result.status != "completed":
+                call.end = CallEnd("failed", f"media connection closed: {session.close_reason}", "media-closed")
+            else:
+                call.end = CallEnd(result.status, result.reason)
+
+    async def _connect_media(self, call: Call, config: TelephonyConfig, workflow_id: int) -> MediaSession:
+        assert call.run_id is not None
+        call.media_id = new_channel_id("m")
+        self._channels[call.media_id] = call
+        call.pending = self.registry.expect(call.media_id, run_id=call.run_id, workflow_id=workflow_id,
+                                            config_id=config.id)
+        transport_data = build_transport_data({
+            "workflow_id": str(workflow_id), "user_id": str(config.organization_id),
+            "workflow_run_id": str(call.run_id),
+        })
+        await self.rest.external_media(channel_id=call.media_id, app=config.stasis_app_name,
+                                       external_host=config.websocket_client_name, transport_data=transport_data)
+        try:
+            await asyncio.wait_for(call.media_started.wait(), self.timing.media_timeout_s)
+        except TimeoutError:
+            raise _Fail("media-no-stasis-start", (
+                f"the external media channel never entered the Stasis app within {self.timing.media_timeout_s:g} s: "
+                "check websocket_client.conf (its uri must reach Switchboard's /api/v1/telephony/ws/ari)"
+            )) from None
+        call.bridge_id = new_channel_id("b")
+        await self.rest.create_bridge(call.bridge_id, "mixing", name=f"switchboard-run-{call.run_id}")
+        await self.rest.add_to_bridge(call.bridge_id, [call.channel_id, call.media_id])
+        try:
+            return await asyncio.wait_for(asyncio.shield(call.pending.connected), self.timing.media_timeout_s)
+        except TimeoutError:
+            raise _Fail("media-no-socket", (
+                f"no media WebSocket arrived within {self.timing.media_timeout_s:g} s: check that the uri in "
+                "websocket_client.conf points at this server's /api/v1/telephony/ws/ari"
+            )) from None
+
+    def _sink(self, call: Call) -> EventSink:
+        async def record(kind: str, role: str | None, text: str | None, data: dict[str, Any]) -> None:
+            if call.run_id is not None:
+                await self.store.runs.add_event(call.run_id, kind, role=role, text=text, data=data)
+
+        return record
+
+    async def _refuse(self, call: Call, refusal: Refusal) -> None:
+        if call.run_id is None:
+            run = await self.store.runs.create(
+                org_id=self.config.organization_id, workflow_id=None, direction="inbound", status="rejected",
+                telephony_configuration_id=self.config.id, call_id=call.channel_id, caller_number=call.caller,
+                called_number=call.called, reason=refusal.message, error_id=refusal.error_id,
+            )
+            call.run_id = run.id
+        call.end = CallEnd("rejected", refusal.message, refusal.error_id)
+        await self._safely(call, "hang up the refused call", self.rest.hangup(call.channel_id, refusal.hangup_reason))
+
+    # --- ending -----------------------------------------------------------------------------
+    async def _teardown(self, call: Call) -> None:
+        call.tearing_down = True
+        end = call.end or CallEnd("failed", "call ended without a reason", "call-internal")
+        try:
+            if call.media_id is not None:
+                self.registry.discard(call.media_id)
+            if call.session is not None:
+                await call.session.close(1000, end.reason)
+            if call.transferred_to is None and end.status != "rejected":
+                await self._safely(call, "hang up the caller", self.rest.hangup(call.channel_id))
+            if call.media_id is not None:
+                await self._safely(call, "hang up the media channel", self.rest.hangup(call.media_id))
+            if call.bridge_id is not None:
+                await self._safely(call, "delete the bridge", self.rest.delete_bridge(call.bridge_id))
+            if call.run_id is not None:
+                await self.store.runs.finish(call.run_id, end.status, end.reason, error_id=end.error_id,
+                                             hangup_cause=end.cause)
+            log.info("call ended %s status=%s reason=%s", call.label, end.status, end.reason)
+        except Exception:
+            log.exception("teardown failed error_id=teardown-failed %s", call.label)
+        finally:
+            for channel_id in (call.channel_id, call.media_id):
+                if channel_id is not None:
+                    self._channels.pop(channel_id, None)
+            self.calls.pop(call.channel_id, None)
+            call.done.set()
+
+    async def _safely(self, call: Call, what: str, request: Awaitable[Any]) -> None:
+        try:
+            await asyncio.wait_for(request, self.timing.rest_timeout_s)
+        except (AriError, TimeoutError) as exc:
+            log.warning("could not %s error_id=%s %s: %s", what, getattr(exc, "error_id", "ari-timeout"),
+                        call.label, exc)
+
+    async def end_all(self, status: str, reason: str, error_id: str) -> None:
+        """End every live call (link lost, configuration removed, shutdown) and wait for teardown."""
+        calls = list(self.calls.values())
+        for call in calls:
+            self._request_end(call, CallEnd(status, reason, error_id))
+        for call in calls:
+            await call.done.wait()
+
+    async def transfer(self, call: Call, extension: str) -> None:
+        config = await self.store.configs.get_any(self.config.id) or self.config
+        call.transferred_to = extension
+        try:
+            await self.rest.continue_in_dialplan(call.channel_id, config.transfer_context, extension, 1)
+        except AriError:
+            call.transferred_to = None
+            raise
+        if call.run_id is not None:
+            await self.store.runs.add_event(call.run_id, "action", role="agent", text=f"transfer to {extension}",
+                                            data={"extension": extension, "context": config.transfer_context})
+        call.end = call.end or CallEnd("completed", f"transferred to {extension}")
+
+
+class _Fail(Exception):
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.message = message
+
+
+class _Controls:
+    """What the agent may do to its call (media.session.CallControls)."""
+
+    def __init__(self, control: CallControl, call: Call) -> None:
+        self.control = control
+        self.call = call
+
+    async def hangup(self, reason: str) -> None:
+        if self.call.end is None:
+            self.call.end = CallEnd("completed", f"agent hung up: {reason}" if reason else "agent hung up")
+        if self.call.session is not None:
+            await self.call.session.close(1000, "agent hung up")
+
+    async def transfer(self, extension: str) -> None:
+        await self.control.transfer(self.call, extension)
