@@ -3,6 +3,7 @@
     python app.py                      serve on 127.0.0.1:8000 (see --help)
     python app.py create-admin --email E --password P [--org NAME]
     python app.py create-api-key --email E
+    python app.py check [--config ID]
 """
 from __future__ import annotations
 
@@ -142,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.add_argument("--org", default="My organisation")
+    check = sub.add_parser("check", help="run the connection checks against each configuration's Asterisk")
+    check.add_argument("--config", type=int, help="only this configuration id")
     key = sub.add_parser("create-api-key", help="create an API key for a user and print it once")
     key.add_argument("--email", required=True)
     key.add_argument("--label", default="")
@@ -200,6 +203,31 @@ def _cli_create_api_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_check(settings: Settings, args: argparse.Namespace) -> int:
+    from ari.diagnostics import Diagnostics, ProbeTarget
+
+    async def run(store: Store) -> int:
+        configs = [c for c in await store.configs.all() if args.config in (None, c.id)]
+        if not configs:
+            print("no telephony configuration to check", file=sys.stderr)
+            return 2
+        failures = 0
+        for config in configs:
+            target = ProbeTarget(config.ari_endpoint_url, config.stasis_app_name, config.username,
+                                 await store.configs.ari_password(config.id), config.websocket_client_name)
+            print(f"configuration {config.id} ({config.name}) at {config.ari_endpoint_url}")
+            for result in await Diagnostics(target).run():
+                skipped = result.message.startswith("skipped:")
+                mark = "-" if skipped else ("ok" if result.ok else "FAIL")
+                failures += 0 if result.ok or skipped else 1
+                print(f"  [{mark:>4}] {result.id}: {result.message}")
+                if not result.ok and result.fix and not skipped:
+                    print(f"         fix: {result.fix}")
+        return 1 if failures else 0
+
+    return int(asyncio.run(_with_store(settings, run)))
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -220,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cli_create_admin(settings, args)
         if args.command == "create-api-key":
             return _cli_create_api_key(settings, args)
+        if args.command == "check":
+            return _cli_check(settings, args)
         return _serve(settings)
     except DatabaseError as exc:
         print(f"error [{exc.error_id}]: {exc}", file=sys.stderr)

@@ -83,6 +83,16 @@ class Call:
         return f"config={self.config_id} channel={self.channel_id} run={self.run_id}"
 
 
+@dataclass
+class ChannelWatch:
+    """A channel of ours that is not a call (a diagnostics probe): never routed as inbound."""
+
+    channel_id: str
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    destroyed: ChannelDestroyed | None = None
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 def new_channel_id(kind: str) -> str:
     """Unguessable ids we assign before Asterisk creates the channel or bridge."""
     return f"sb{kind}-{secrets.token_hex(12)}"
@@ -101,9 +111,28 @@ class CallControl:
         self.timing = timing
         self.calls: dict[str, Call] = {}  # inbound/outbound channel id → call
         self._channels: dict[str, Call] = {}  # every channel id of ours (caller and media) → call
+        self._watches: dict[str, ChannelWatch] = {}
+
+    def watch(self, channel_id: str) -> ChannelWatch:
+        watch = self._watches[channel_id] = ChannelWatch(channel_id)
+        return watch
+
+    def unwatch(self, channel_id: str) -> None:
+        self._watches.pop(channel_id, None)
 
     # --- events -----------------------------------------------------------------------------
     async def on_event(self, event: AriEvent) -> None:
+        channel = getattr(event, "channel", None)
+        watch = self._watches.get(channel.id) if channel is not None else None
+        if watch is not None:
+            if isinstance(event, StasisStart):
+                watch.started.set()
+            elif isinstance(event, ChannelDestroyed):
+                watch.destroyed = event
+                watch.gone.set()
+            elif isinstance(event, StasisEnd):
+                watch.gone.set()
+            return
         if isinstance(event, StasisStart):
             call = self._channels.get(event.channel.id)
             if call is not None:

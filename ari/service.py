@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from ari.calls import AgentRunner, CallControl, CallTiming
+from ari.diagnostics import Check, Diagnostics, ProbeTarget
 from ari.events import AriEvent
 from ari.link import EventHandler, EventsLink, LinkState, LinkStatus, LinkTiming
 from ari.supervisor import LinkConfig, Supervisor, default_link_factory
@@ -67,6 +68,20 @@ class AriService:
             return self.supervisor.status(config_id)
         except KeyError:
             return None
+
+    async def check(self, config_id: int) -> list[Check]:
+        config = await self.store.configs.get_any(config_id)
+        if config is None:
+            return [Check("configuration", False, "this configuration no longer exists")]
+        target = ProbeTarget(config.ari_endpoint_url, config.stasis_app_name, config.username,
+                             await self.store.configs.ari_password(config.id), config.websocket_client_name)
+        control = self.controls.get(config_id) if self.status(config_id) is not None else None
+        diagnostics = Diagnostics(target, control=control, link_status=self.status(config_id),
+                                  registry=self.registry, media_timeout_s=self.settings.call_timing.media_timeout_s)
+        checks = await diagnostics.run()
+        failed = [c.id for c in checks if not c.ok]
+        log.info("diagnostics config=%s failed=%s", config_id, ",".join(failed) or "none")
+        return checks
 
     def link(self, config_id: int) -> EventsLink | None:
         return self.supervisor.link(config_id)

@@ -18,7 +18,8 @@ from typing import Any
 
 import aiosqlite
 
-from data.migrations import apply_migrations
+from data.errors import NotOurDatabase
+from data.migrations import apply_migrations, check_compatible
 
 log = logging.getLogger("switchboard.data")
 
@@ -26,13 +27,26 @@ Row = sqlite3.Row
 Params = Iterable[Any] | dict[str, Any]
 
 
-
 async def _connect(path: str) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000", "PRAGMA synchronous=NORMAL"):
-        await _run(conn, pragma)
+    try:
+        for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000", "PRAGMA synchronous=NORMAL"):
+            await _run(conn, pragma)
+    except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
+        await conn.close()
+        raise NotOurDatabase(f"{path} is not a Switchboard database ({exc})") from exc
+    except BaseException:
+        await conn.close()
+        raise
     return conn
+
+
+def _check(conn: sqlite3.Connection, source: str) -> None:
+    try:
+        check_compatible(conn, source)
+    except sqlite3.DatabaseError as exc:
+        raise NotOurDatabase(f"{source} is not a Switchboard database ({exc})") from exc
 
 
 async def _run(conn: aiosqlite.Connection, sql: str) -> None:
@@ -56,12 +70,14 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(str(path))
         try:
+            await writer._execute(_check, writer._conn, str(path))  # noqa: SLF001 - runs in its thread
+            # WAL only after the check, so a file we refuse is left exactly as it was.
             await _run(writer, "PRAGMA journal_mode=WAL")
-            await writer._execute(apply_migrations, writer._conn)  # noqa: SLF001 - runs in its thread
+            await writer._execute(apply_migrations, writer._conn, str(path))  # noqa: SLF001
+            reader = await _connect(str(path))
         except BaseException:
             await writer.close()
             raise
-        reader = await _connect(str(path))
         return cls(path, writer, reader)
 
     async def close(self) -> None:
@@ -82,17 +98,26 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
+        """`BEGIN IMMEDIATE` … `COMMIT`, serialised. Safe under task cancellation: statements are
+        queued to the connection's thread in order, so a ROLLBACK queued after a cancelled BEGIN
+        always runs after it, and the connection is never left inside a transaction."""
         async with self._write_lock:
-            await _run(self._writer, "BEGIN IMMEDIATE")
             tx = Transaction(self._writer)
             try:
+                await _run(self._writer, "BEGIN IMMEDIATE")
                 yield tx
             except BaseException:
-                await _run(self._writer, "ROLLBACK")
+                await asyncio.shield(self._rollback())
                 raise
-            await _run(self._writer, "COMMIT")
+            await asyncio.shield(_run(self._writer, "COMMIT"))
         for callback in tx.callbacks:
             await callback()
+
+    async def _rollback(self) -> None:
+        try:
+            await _run(self._writer, "ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # the BEGIN itself failed: nothing to roll back
 
     async def execute(self, sql: str, params: Params = ()) -> int | None:
         """One statement in its own transaction; returns lastrowid."""

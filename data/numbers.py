@@ -25,8 +25,11 @@ def _number(row: Row) -> PhoneNumber:
     )
 
 
-def _duplicate(address: str) -> Conflict:
-    return Conflict("address", f"extension {address} is already registered on this configuration")
+def _refused(exc: sqlite3.IntegrityError, address: str) -> Conflict:
+    if "UNIQUE" in str(exc):
+        return Conflict("address", f"extension {address} is already registered on this configuration")
+    # A foreign key: the workflow (or the configuration) was deleted meanwhile.
+    return Conflict("inbound_workflow_id", "this workflow or configuration no longer exists")
 
 
 class PhoneNumbers:
@@ -71,7 +74,7 @@ class PhoneNumbers:
                 (org_id, config_id, address, label, inbound_workflow_id),
             )
         except sqlite3.IntegrityError as exc:
-            raise _duplicate(address) from exc
+            raise _refused(exc, address) from exc
         created = await self.get(org_id, config_id, int(number_id or 0))
         assert created is not None
         return created
@@ -88,7 +91,7 @@ class PhoneNumbers:
                     (address, label, inbound_workflow_id, org_id, config_id, number_id),
                 )
         except sqlite3.IntegrityError as exc:
-            raise _duplicate(address) from exc
+            raise _refused(exc, address) from exc
         return await self.get(org_id, config_id, number_id) if changed else None
 
     async def delete(self, org_id: int, config_id: int, number_id: int) -> bool:

@@ -19,7 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from passlib.context import CryptContext
 from starlette.applications import Starlette
+
+import web.auth
+import web.views_auth
 
 from app import create_app
 from data.models import User
@@ -48,6 +52,17 @@ class Tenant:
 def asgi_client(app: Starlette, **kwargs: object) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url=BASE_URL, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same scheme (argon2id) at its minimum cost: the production cost takes ~0.15 s a hash and
+    the tests hash hundreds of times. The CLI tests run in subprocesses at the real cost."""
+    cheap = CryptContext(schemes=["argon2"], argon2__memory_cost=64, argon2__rounds=1, argon2__parallelism=1)
+    monkeypatch.setattr(web.auth, "_passwords", cheap)
+    dummy = cheap.hash("switchboard-no-such-user")  # what an unknown email is verified against
+    monkeypatch.setattr(web.auth, "DUMMY_HASH", dummy)
+    monkeypatch.setattr(web.views_auth, "DUMMY_HASH", dummy)
 
 
 @pytest.fixture

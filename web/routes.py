@@ -5,7 +5,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from media.endpoint import media_endpoint
-from web import api, api_workflows, health, views_auth, views_calls, views_configs, views_workflows
+from web import api, api_telephony, api_workflows, health, views_diagnostics, views_auth, views_calls, views_configs, views_workflows
 from web.templating import TEMPLATES_DIR
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
@@ -31,6 +31,7 @@ def routes() -> list[BaseRoute]:
         Route(C + "/delete", views_configs.delete_config, methods=["POST"]),
         Route(C + "/edit", views_configs.edit_config),
         Route(C + "/status", views_configs.config_status),
+        Route(C + "/check", views_diagnostics.check_config, methods=["POST"]),
         Route(C + "/phone-numbers", views_configs.create_number, methods=["POST"]),
         Route(N, views_configs.number_row),
         Route(N, views_configs.update_number, methods=["POST"]),
@@ -54,6 +55,7 @@ def routes() -> list[BaseRoute]:
         Route(A + C, api.update_config, methods=["PUT", "PATCH"]),
         Route(A + C, api.delete_config, methods=["DELETE"]),
         Route(A + C + "/status", api.config_status),
+        Route(A + C + "/check", api_telephony.check_config, methods=["POST"]),
         Route(A + C + "/phone-numbers", api.list_numbers),
         Route(A + C + "/phone-numbers", api.create_number, methods=["POST"]),
         Route(A + N, api.get_number),

@@ -27,6 +27,18 @@ def ari_port(endpoint: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 8088)
 
 
+def http_lines(endpoint: str) -> list[str]:
+    """Asterisk's HTTP server as the ARI Endpoint URL expects it: plain, or TLS for https://."""
+    port = ari_port(endpoint)
+    if urlsplit(endpoint).scheme != "https":
+        return ["[general]", "enabled = yes", "bindaddr = 0.0.0.0", f"bindport = {port}"]
+    return [
+        "[general]", "enabled = yes", "bindaddr = 0.0.0.0", "bindport = 8088",
+        "tlsenable = yes", f"tlsbindaddr = 0.0.0.0:{port}",
+        "tlscertfile = /etc/asterisk/keys/asterisk.crt", "tlsprivatekey = /etc/asterisk/keys/asterisk.key",
+    ]
+
+
 def asterisk_snippets(config: TelephonyConfig, public_base_url: str) -> list[Snippet]:
     uri = media_uri(public_base_url)
     tls = uri.startswith("wss://")
@@ -44,9 +56,7 @@ def asterisk_snippets(config: TelephonyConfig, public_base_url: str) -> list[Sni
             f"[{config.username}]", "type = user", "read_only = no",
             "password = <the App Password you entered here>",
         ]), "ari reload"),
-        Snippet("http.conf", "\n".join([
-            "[general]", "enabled = yes", "bindaddr = 0.0.0.0", f"bindport = {ari_port(config.ari_endpoint_url)}",
-        ]), "core reload"),
+        Snippet("http.conf", "\n".join(http_lines(config.ari_endpoint_url)), "core reload"),
         Snippet("extensions.conf", "\n".join([
             "[from-external]",
             "exten => _X.,1,NoOp(Incoming call to ${EXTEN})",

@@ -48,9 +48,14 @@ class Telephony(Protocol):
     async def apply(self, config_id: int) -> None: ...
     async def remove(self, config_id: int) -> None: ...
     def status(self, config_id: int, enabled: bool) -> StatusView: ...
+    async def check(self, config_id: int) -> list[dict[str, Any]]: ...
 
 
 class NullTelephony:
+    async def check(self, config_id: int) -> list[dict[str, Any]]:
+        return [{"id": "ari-disabled", "ok": False, "message": "ARI links are not running in this server",
+                 "fix": "start Switchboard normally (python app.py)"}]
+
     async def apply(self, config_id: int) -> None:
         return None
 
@@ -78,6 +83,9 @@ class AriTelephony:
 
     async def remove(self, config_id: int) -> None:
         await self.service.remove(config_id)
+
+    async def check(self, config_id: int) -> list[dict[str, Any]]:
+        return [check.as_json() for check in await self.service.check(config_id)]
 
     def status(self, config_id: int, enabled: bool) -> StatusView:
         status = self.service.status(config_id)

@@ -135,7 +135,9 @@ async def config_detail(request: Request) -> Response:
 @page
 async def config_status(request: Request) -> Response:
     config = await load_config(request)
-    return render(request, "configs/_status.html", {"status": status_of(request, config)})
+    return render(request, "configs/_status.html", {
+        "status": status_of(request, config), "status_detail": request.query_params.get("detail") == "1",
+    })
 
 
 @page
@@ -195,8 +197,11 @@ async def create_number(request: Request) -> Response:
 
 @page
 async def number_row(request: Request) -> Response:
+    """The row partial (htmx "Cancel" of an inline edit); a browser without htmx gets the page."""
     config = await load_config(request)
     number = await _load_number(request, config)
+    if not is_htmx(request):
+        return redirect(request, f"{BASE}/{config.id}")
     return render(request, "configs/_number_row.html", {"config": config, "n": number})
 
 

@@ -111,10 +111,12 @@ class HttpServer:
                     writer.transport.abort()
                 else:
                     writer.close()
-        for task in list(self._tasks):
-            task.cancel()
+        # Never cancel the per-connection tasks: asyncio.streams reads task.exception() in a done
+        # callback, which raises on a cancelled task. Closing the transports ends them instead.
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=2)
+            for task in pending:
+                task.cancel()
         if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)

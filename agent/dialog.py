@@ -1,0 +1,79 @@
+"""What a dialog engine is, to the voice session and to the test chat.
+
+A `Dialog` turns what the caller did (`Turn`) into `Step`s: text to say (a stream: the LLM
+engine yields sentences while tokens still arrive), then at most one ending action. The session
+speaks, handles barge-in and timers, and tells the dialog what the caller actually heard.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    interruptible: bool = True
+    """False for words that lead into an action already decided (a transfer, a hang-up)."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    extension: str
+    intent: str | None = None
+
+
+@dataclass(frozen=True)
+class HangUp:
+    reason: str
+
+
+Step = Say | Transfer | HangUp
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The caller said `text` (a transcript)."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """The caller pressed DTMF keys."""
+    digits: str
+
+
+@dataclass(frozen=True)
+class Silent:
+    """No input for the reprompt timeout (`final` False) or the hang-up timeout (`final` True)."""
+    final: bool
+
+
+Turn = Heard | Pressed | Silent
+
+
+class Dialog(Protocol):
+    apology: str
+    """Said when the dialog fails (an unreachable LLM) before the call is ended."""
+    dtmf_gap_s: float
+    """Collect key presses until this long a gap (0: every key is a turn of its own)."""
+
+    def greeting(self) -> AsyncIterator[Step]: ...
+    def respond(self, turn: Turn) -> AsyncIterator[Step]: ...
+    def heard(self, text: str, *, interrupted: bool) -> None:
+        """What the caller heard of the last reply (all of it unless interrupted)."""
+    def snapshot(self) -> dict[str, Any]: ...
+    async def aclose(self) -> None: ...
+
+
+def build_dialog(definition: dict[str, Any], context: dict[str, Any], *, http: httpx.AsyncClient | None = None,
+                 snapshot: dict[str, Any] | None = None) -> Dialog:
+    """The engine a validated definition asks for. `http` is used (not closed) by the LLM engine."""
+    if definition.get("engine") == "llm":
+        from agent.llm import LlmDialog
+        return LlmDialog(definition, context, http=http, snapshot=snapshot)
+    from agent.script import ScriptDialog
+    return ScriptDialog(definition, context, snapshot=snapshot)

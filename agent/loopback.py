@@ -1,0 +1,199 @@
+"""An in-memory call for tests, benchmarks and demos: the agent side behaves like the media
+session (agent audio plays out in real time, 20 ms a frame; marks resolve when playout reaches
+them; `flush()` says how much of the current run was heard), and the caller side feeds µ-law
+audio and key presses in real time and can hang up. Everything is recorded with timestamps.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from media.framing import Framer
+from media.session import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent
+
+FRAME = 160
+FRAME_S = 0.02
+
+
+@dataclass(frozen=True)
+class Played:
+    at: float
+    frame: bytes
+
+
+@dataclass
+class _Mark:
+    name: str
+    done: asyncio.Future[bool]
+
+
+class LoopbackCall:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
+        self.played: list[Played] = []
+        self.flushes: list[tuple[float, float]] = []  # (when, seconds heard)
+        self.marks: list[tuple[float, str, bool]] = []
+        self.transferred_to: str | None = None
+        self.hangup_reason: str | None = None
+        self.ended_at: float | None = None
+        self.unplayed_at_end = 0  # frames still queued when the agent hung up or transferred
+        self._queue: deque[tuple[float, bytes | _Mark]] = deque()
+        self._framer = Framer(FRAME)
+        self._run_frames = 0
+        self._run_start = 0.0
+        self._busy_until = 0.0
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._player: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- the agent's side (CallAudio) --------------------------------------------------------------
+    def play(self, ulaw: bytes) -> None:
+        now = self.clock()
+        self._queue.extend((now, frame) for frame in self._framer.feed(ulaw))
+        self._start()
+
+    def mark(self, name: str) -> asyncio.Future[bool]:
+        tail = self._framer.flush()
+        if tail is not None:
+            self._queue.append((self.clock(), tail))
+        marker = _Mark(name, asyncio.get_running_loop().create_future())
+        if self._closed:
+            marker.done.set_result(False)
+            return marker.done
+        self._queue.append((self.clock(), marker))
+        self._start()
+        return marker.done
+
+    async def flush(self) -> float:
+        now = self.clock()
+        queued = sum(1 for _, item in self._queue if isinstance(item, bytes))
+        heard = 0.0
+        if self._run_frames or queued:
+            heard = min(self._run_frames + queued, max(0, int((now - self._run_start) / FRAME_S))) * FRAME_S
+        for _, item in self._queue:
+            if isinstance(item, _Mark) and not item.done.done():
+                item.done.set_result(False)
+        self._queue.clear()
+        self._framer.clear()
+        self._run_frames = 0
+        self._busy_until = min(self._busy_until, now)
+        self.flushes.append((self.clock(), heard))
+        await self._notify()
+        return heard
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._queue) or self.clock() < self._busy_until
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def hangup(self, reason: str) -> None:
+        self.hangup_reason = reason
+        await self._end(f"hung up by the agent: {reason}")
+
+    async def transfer(self, extension: str) -> None:
+        self.transferred_to = extension
+        await self._end(f"transferred to {extension}")
+
+    # --- the caller's side -----------------------------------------------------------------------
+    async def say(self, ulaw: bytes) -> float:
+        """Send caller audio in 20 ms frames in real time; returns when the first frame went."""
+        started = self.clock()
+        for i in range(0, len(ulaw), FRAME):
+            if self._closed:
+                break
+            due = started + (i // FRAME) * FRAME_S
+            delay = due - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.events.put_nowait(AudioIn(ulaw[i:i + FRAME]))
+        return started
+
+    def press(self, digit: str) -> None:
+        self.events.put_nowait(Dtmf(digit))
+
+    async def hang_up_by_caller(self) -> None:
+        await self._end("caller hung up")
+
+    async def until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait (at most `timeout` s) until `predicate()` holds; it is checked on every change."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+    def agent_audio(self, since: float = 0.0, until: float = float("inf")) -> bytes:
+        return b"".join(p.frame for p in self.played if since <= p.at < until)
+
+    def first_audio_after(self, t: float) -> float | None:
+        return next((p.at for p in self.played if p.at >= t), None)
+
+    # --- playout ---------------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._player is None:
+            self._player = asyncio.create_task(self._play_out(), name="loopback-playout")
+        self._wake.set()
+
+    async def _play_out(self) -> None:
+        """Frames play on a virtual line clock: frame n of a run starts at run start + n * 20 ms,
+        whatever the event loop's jitter; a run restarts when audio arrives after playout went quiet."""
+        while not self._closed:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            enqueued, item = self._queue[0]
+            if isinstance(item, _Mark):
+                delay = self._busy_until - self.clock()
+                if delay > 0:  # the frame before it is still playing
+                    await asyncio.sleep(delay)
+                    continue
+                self._queue.popleft()
+                if not item.done.done():
+                    item.done.set_result(True)
+                self.marks.append((max(self._busy_until, enqueued), item.name, True))
+                self.events.put_nowait(MarkPlayed(item.name))
+                await self._notify()
+                continue
+            if enqueued > self._busy_until:  # the line had gone quiet: a new run starts
+                self._run_start, self._run_frames, self._busy_until = enqueued, 0, enqueued
+            at = self._busy_until
+            delay = at - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            self._queue.popleft()
+            self.played.append(Played(at, item))
+            self._run_frames += 1
+            self._busy_until = at + FRAME_S
+            await self._notify()
+
+    async def _end(self, reason: str) -> None:
+        if self._closed:
+            return
+        self.unplayed_at_end = sum(1 for _, item in self._queue if isinstance(item, bytes))
+        self.ended_at = self.clock()
+        self._closed = True
+        for _, item in self._queue:
+            if isinstance(item, _Mark) and not item.done.done():
+                item.done.set_result(False)
+        self._queue.clear()
+        self._wake.set()
+        self.events.put_nowait(Closed(reason))
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._player is not None:
+            self._player.cancel()
+            await asyncio.gather(self._player, return_exceptions=True)

