@@ -45,6 +45,13 @@ class WhisperStt:
                                   num_workers=workers, local_files_only=True)
         self.executor = executor
         self.beam_size = beam_size
+        self.workers = workers
+        self.in_flight = 0
+
+    @property
+    def busy(self) -> bool:
+        """True when every worker is decoding: a speculative decode would only queue."""
+        return self.in_flight >= self.workers
 
     def warm_up(self) -> None:
         self._decode(resample(_chirp(), LINE_RATE, WHISPER_RATE))
@@ -52,10 +59,13 @@ class WhisperStt:
     async def transcribe(self, audio: Samples) -> Transcript:
         started = time.perf_counter()
         wide = resample(audio, LINE_RATE, WHISPER_RATE)
+        self.in_flight += 1
         try:
             text = await asyncio.get_running_loop().run_in_executor(self.executor, self._decode, wide)
         except Exception as exc:  # a decode failure must not end the call
             raise SpeechError(f"whisper failed: {exc}", error_id="stt-failed") from exc
+        finally:
+            self.in_flight -= 1
         return Transcript(text, time.perf_counter() - started)
 
     def _decode(self, audio: Samples) -> str:

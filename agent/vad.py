@@ -104,7 +104,7 @@ class Endpointer:
         self.model = model
         self.window = model.window_size_samples
         self.eos_s = end_of_speech_ms / 1000
-        early = early_ms if early_ms is not None else min(250, end_of_speech_ms // 2)
+        early = early_ms if early_ms is not None else min(150, end_of_speech_ms // 2)
         self.early_s = early / 1000 if early < end_of_speech_ms else None
         self.pregate = pregate
         self.threshold, self.release, self.start_windows = threshold, release, start_windows

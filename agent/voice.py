@@ -395,17 +395,23 @@ class VoiceSession:
                     elif self._interruptible:
                         await self._interrupt(event.at)
             elif isinstance(event, SpeechPaused):
-                if event.segment != self._ignored_segment:
+                if self._speculative is not None:
+                    self._speculative[2].cancel()  # speech went on: drop it if it has not started
+                    self._speculative = None
+                if event.segment != self._ignored_segment and not getattr(self.stt, "busy", False):
                     self._speculative = (event.segment, len(event.audio), self._transcribe(event.audio))
             elif isinstance(event, SpeechEnded):
                 self._caller_speaking = False
                 self._caller_active()
                 if event.segment == self._ignored_segment:
                     continue
-                spec = self._speculative
-                task = spec[2] if spec and spec[:2] == (event.segment, len(event.audio)) \
-                    else self._transcribe(event.audio)
-                self._speculative = None
+                spec, self._speculative = self._speculative, None
+                if spec is not None and spec[:2] == (event.segment, len(event.audio)):
+                    task = spec[2]
+                else:
+                    if spec is not None:
+                        spec[2].cancel()
+                    task = self._transcribe(event.audio)
                 self._inputs.put_nowait(_Utterance(task, event.at, event.speech_s))
             elif isinstance(event, NoiseIgnored):
                 self._caller_speaking = False

@@ -135,12 +135,9 @@ class MediaSession:
         heard = 0.0
         if self._playout is not None:
             heard = self._playout.played(self._now(), self._sent_since_clock) * self._ptime
+        self._drop_marks(False)
         self._out.clear()
         self._framer.clear()
-        for marker in self._marks_sent:
-            if not marker.done.done():
-                marker.done.set_result(False)
-        self._marks_sent.clear()
         self._playout, self._sent_since_clock = None, 0
         await self._command("FLUSH_MEDIA")
         return heard
@@ -220,11 +217,16 @@ class MediaSession:
     def _finish(self, reason: str) -> None:
         self.close_reason = reason
         self._closed.set()
-        for marker in [*self._marks_sent, *(m for m in self._out if isinstance(m, _Mark))]:
-            if not marker.done.done():
-                marker.done.set_result(False)
+        self._drop_marks(False)
         self._out.clear()
         self.events.put_nowait(Closed(reason))
+
+    def _drop_marks(self, played: bool) -> None:
+        """Resolve every pending mark, sent or still queued here."""
+        for marker in [*self._marks_sent, *(m for m in self._out if isinstance(m, _Mark))]:
+            if not marker.done.done():
+                marker.done.set_result(played)
+        self._marks_sent.clear()
 
     def _on_text(self, text: str) -> None:
         try:

@@ -107,7 +107,7 @@ async def test_app_audio_is_retimed_and_heard_by_the_caller(rig: Rig) -> None:
     assert rec is not None
     await wait_for(lambda: len(rec.played) == 100, timeout=5)
     times = [f.t for f in rec.played]
-    assert 0.017 < mean_spacing(times) < 0.023  # played by a 20 ms timer
+    assert 0.015 < mean_spacing(times) < 0.030  # played by a 20 ms timer (generous: loaded CI)
     assert [f.tick for f in rec.played] == list(range(rec.played[0].tick, rec.played[0].tick + 100))
     await wait_for(lambda: len(rig.fake.caller(cid).heard) == 100)
     assert rig.fake.heard(cid) == audio  # the caller hears exactly what the app sent
@@ -135,7 +135,7 @@ async def test_caller_audio_is_sent_in_20ms_frames_and_nothing_during_silence(ri
     await rig.fake.caller_say(cid, TONE * 6 + TONE[:40])
     await wait_for(lambda: len(conn.binaries) == 7)
     assert [len(b) for b in conn.binaries] == [160] * 6 + [40]  # the last frame may be short
-    assert 0.015 < mean_spacing(conn.binary_times) < 0.025
+    assert 0.012 < mean_spacing(conn.binary_times) < 0.030
     clock = rig.fake._clock
     assert clock is not None
     tick = clock.tick_index
@@ -178,10 +178,13 @@ async def test_direction_out_stops_media_to_the_app(rig: Rig) -> None:
     em, conn = await rig.external_media(transport_data="v(a=1)f(json)")
     await rig.bridge(cid, em)
     await conn.send_text('{"command":"SET_MEDIA_DIRECTION","direction":"out"}')
+    await conn.send_text('{"command":"GET_STATUS"}')  # processed in order: the direction is set now
+    await conn.wait_text(lambda t: '"STATUS"' in t)
     await rig.fake.caller_say(cid, TONE * 3)
     await wait_for(lambda: not rig.fake.caller(cid).speaking)
+    n = len(conn.texts)
     await conn.send_text('{"command":"GET_STATUS"}')
-    await conn.wait_text(lambda t: '"STATUS"' in t)
+    await conn.wait_text(lambda t: '"STATUS"' in t, start=n)
     assert conn.binaries == []
 
 

@@ -228,7 +228,7 @@ async def test_vparam_race(rig: tuple[FakeAsterisk, MediaServer]) -> None:
     app = EventsClient()
     await app.connect(fake.events_url("dograh", ARI_USER, ARI_PASS))
     http = httpx.AsyncClient(base_url=fake.ari_url, auth=(ARI_USER, ARI_PASS), trust_env=False)
-    fake.swap_vparams(True)
+    fake.swap_vparams(True, window_s=0.2)
 
     async def one(rec: Rec) -> None:
         k = str(rec.extra["call"])
@@ -248,9 +248,8 @@ async def test_vparam_race(rig: tuple[FakeAsterisk, MediaServer]) -> None:
         assert mismatched, "swap mode must reproduce the vparam_race surprise"
         own_queries = {f"workflow_run_id={k}&call={k}" for k in ks}
         seen = {c.query for c in media.conns}
-        for cid, query in mismatched.items():
-            assert query in own_queries  # another call's complete parameters ...
-            assert f"workflow_run_id={cid[4:]}&call={cid[4:]}" not in seen  # ... and its own never arrive
+        assert all(query in own_queries for query in mismatched.values())  # another call's complete params
+        assert len(seen) < len(ks)  # so some call's parameters never arrive at all
         dials = [e for e in app.events if e.get("type") == "Dial" and e["dialstatus"] == ""]
         assert all(e["dialstring"] == f"dograh/v(workflow_run_id={e['peer']['id'][4:]},call={e['peer']['id'][4:]})d(both)" for e in dials)
 

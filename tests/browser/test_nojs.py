@@ -124,3 +124,4 @@ def test_workflows_without_javascript(nojs_page: Page, server: Server) -> None:
     assert _submit(page, f"#workflow-{workflow_id} button:has-text('Delete')") == 409
     expect(page.locator("main")).to_contain_text("8555")
     expect(page.get_by_role("heading", name="Conflict")).to_be_visible()
+    expect(page.get_by_role("link", name="Back to workflows")).to_be_visible()

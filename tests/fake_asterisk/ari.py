@@ -7,7 +7,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .core import AriError, RestRecord, alloc_failed
+from .core import RestRecord
+from .errors import AriError, alloc_failed
 from .httpserver import SERVER_HEADER, HttpRequest, HttpResponse, WsAccept
 from .model import ari_timestamp
 from .wsserver import ServerWebSocket

@@ -16,18 +16,22 @@ from typing import Any, TypeVar
 
 from . import causes
 from . import events as ev
+from .bridging import BridgingMixin
 from .callers import FarEnd
-from .chanws import Action, ChanWebSocket, ControlFormat, Direction
+from .chanws import ControlFormat, Direction
 from .clock import MediaClock
 from .codecs import ULAW, MediaFormat, convert, get_format
+from .errors import AriError
+from .extmedia import ExternalMediaMixin
 from .httpserver import HttpApp, HttpRequest, HttpResponse, HttpServer, WsAccept
 from .media import ExtMediaSession, MediaConnectionRecord, WsClientConfig
 from .model import Bridge, Channel, IdFactory, Kind, ari_timestamp
-from .options import OptionParseError, parse_app_options, parse_caller_id, uri_params_to_query, validate_uri_params
+from .originate import OriginateMixin
 from .outbound import OutboundBehavior, OutboundRules, Outcome, parse_outcome
 from .wsserver import ServerWebSocket
 
 T = TypeVar("T")
+
 
 ASTERISK_ID = "02:fc:00:00:00:01"
 VERSION = "GIT-master-f0c1c1a7b7"
@@ -61,29 +65,6 @@ MODULE_INFO: dict[str, tuple[str, int, str]] = {
     "res_ari.so": ("Asterisk RESTful Interface", 9, "core"),
     "res_stasis.so": ("Stasis application support", 12, "core"),
 }
-KNOWN_TECHS = frozenset({"Local", "PJSIP", "SIP", "IAX2", "DAHDI"})
-
-
-class AriError(Exception):
-    """An ARI error response: ``{"message": ...}`` (or ``{"error": ...}`` when ``key="error"``)."""
-
-    def __init__(self, status: int, reason: str, message: str, key: str = "message") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.key = key
-
-    def response(self) -> HttpResponse:
-        return HttpResponse.json(self.status, self.reason, {self.key: self.message})
-
-
-def alloc_failed() -> AriError:
-    return AriError(500, "Internal Server Error", "Allocation failed", key="error")
-
-
-def internal_error() -> AriError:
-    return AriError(500, "Internal Server Error", "An internal error prevented this request from being handled")
 
 
 @dataclass
@@ -127,7 +108,7 @@ class ContinueRecord:
     priority: int
 
 
-class FakeAsterisk(HttpApp):
+class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
     """A real ARI + chan_websocket server on loopback that behaves like the traced Asterisk.
 
     Use as ``async with FakeAsterisk(...) as fake:``; see ``__init__`` of the package for the API.
@@ -202,6 +183,7 @@ class FakeAsterisk(HttpApp):
         return self
 
     async def stop(self) -> None:
+        self._rest_unhung.set()  # let hung REST requests finish so their connections can close
         for sess in list(self.event_sessions):
             sess.ws.close(1001)
         for ch in list(self.all_channels.values()):
@@ -521,6 +503,7 @@ class FakeAsterisk(HttpApp):
                 self._hangup_outbound(ch, {"cause": causes.SOFTHANGUP_SHUTDOWN, "soft": True}, causes.NORMAL_CLEARING)
         await asyncio.sleep(self.restart_drop_delay_s if drop_delay_s is None else drop_delay_s)
         self._down = True
+        self._rest_unhung.set()
         for sess in list(self.event_sessions):
             sess.ws.abort()
         media = [c.media for c in self.all_channels.values() if isinstance(c.media, ExtMediaSession)]
@@ -596,29 +579,11 @@ class FakeAsterisk(HttpApp):
             self._clock.remove(ch.media.clock_token)
         self._state_version += 1
 
-    def _leave_bridge(self, ch: Channel) -> None:
-        if not ch.bridge_id:
-            return
-        bridge = self.bridges.get(ch.bridge_id)
-        ch.bridge_id = None
-        if bridge is None:
-            return
-        ch.set_var("BRIDGEPEER", "")
-        self.emit(ev.varset(ch, "BRIDGEPEER", ""), ch.apps)
-        if ch.id in bridge.channels:
-            bridge.channels.remove(ch.id)
-        self.emit(ev.left_bridge(bridge, ch), ch.apps | bridge.apps)
-
     def _end_stasis(self, ch: Channel) -> None:
         if ch.stasis_app is None:
             return
         self.emit(ev.stasis_end(ch), ch.apps)
         ch.stasis_app = None
-
-    def _bridge_peers(self, ch: Channel) -> list[Channel]:
-        if not ch.bridge_id or ch.bridge_id not in self.bridges:
-            return []
-        return [self.channels[c] for c in self.bridges[ch.bridge_id].channels if c != ch.id and c in self.channels]
 
     # ------------------------------------------------------------------ media path
     def channel_read(self, channel_id: str, frame: bytes) -> None:
@@ -666,548 +631,8 @@ class FakeAsterisk(HttpApp):
             ch.leg.active = True
 
     # ------------------------------------------------------------------ external media
-    def create_external_media(self, params: dict[str, str], variables: dict[str, str]) -> dict[str, Any]:
-        app = params.get("app") or ""
-        if not app:
-            raise AriError(400, "Bad Request", "app cannot be empty")
-        transport = params.get("transport") or "udp"
-        encapsulation = params.get("encapsulation") or "rtp"
-        if transport == "websocket" and encapsulation != "none":
-            raise AriError(400, "Bad Request", "encapsulation must be 'none' for websocket transport")
-        if encapsulation == "rtp" and transport != "udp":
-            raise AriError(400, "Bad Request", "transport must be 'udp' for rtp encapsulation")
-        if encapsulation == "audiosocket" and transport != "tcp":
-            raise AriError(400, "Bad Request", "transport must be 'tcp' for audiosocket encapsulation")
-        connection_type = params.get("connection_type") or "client"
-        if transport != "websocket" and connection_type == "server":
-            raise AriError(400, "Bad Request", "'server' connection_type can only be used with the websocket transport")
-        external_host = params.get("external_host") or ""
-        if not external_host:
-            if connection_type == "client":
-                raise AriError(400, "Bad Request", "external_host is required for all but websocket server connections")
-            external_host = "INCOMING"
-        if transport == "websocket":
-            if connection_type == "client":
-                if "res_websocket_client.so" not in self.modules or external_host not in self.ws_clients:
-                    raise AriError(400, "Bad Request", "external_host must be a valid websocket_client connection id.")
-        else:
-            host, _, port = external_host.rpartition(":")
-            if not host or not port.isdigit():
-                raise AriError(400, "Bad Request", "external_host must be <host>:<port> for all transports other than websocket")
-        fmt_name = params.get("format") or ""
-        if not fmt_name:
-            raise AriError(400, "Bad Request", "format cannot be empty")
-        direction = params.get("direction")
-        if direction and direction not in ("both", "in", "out"):
-            raise AriError(400, "Bad Request", "Invalid direction specified")
-        if not (encapsulation == "none" and transport == "websocket"):
-            raise AriError(501, "Not Implemented", "The encapsulation and/or transport is not supported")
-        transport_data = params.get("transport_data")
-        dial_data = external_host
-        if transport_data:
-            dial_data += "/" + transport_data
-        elif direction:
-            dial_data += "/"
-        if direction:
-            dial_data += f"d({direction})"
-        try:
-            ch = self._request_websocket_channel(dial_data, fmt_name, params.get("channelId"), app, variables)
-        except AriError:
-            raise internal_error() from None
-        app_args = [a for a in (params.get("data") or "").split(",") if a] if params.get("data") else []
-        ch.stasis_args = app_args
-        body = ch.snapshot(with_vars=True)
-        assert isinstance(ch.media, ExtMediaSession)
-        if ch.media.record.mode == "client":
-            ch.media.connect_task = self.spawn(self._dial_websocket(ch), name=f"dial-{ch.id}")
-        else:
-            self.emit(ev.dial(ch, "", ch.media.dialstring), ch.apps)
-        return body
-
-    def _request_websocket_channel(
-        self, dial_data: str, fmt_name: str, channel_id: str | None, app: str, variables: dict[str, str]
-    ) -> Channel:
-        """webchan_request + originate prerun; AriError means 'the channel could not be allocated'."""
-        if "chan_websocket.so" not in self.modules:
-            raise alloc_failed()
-        if channel_id and len(channel_id) > 128:
-            raise AriError(400, "Bad Request", "Uniqueid length exceeds maximum of 128")
-        if self._id_in_use(channel_id):
-            raise AriError(409, "Conflict", "Channel with given unique ID already exists")
-        fmt = get_format(fmt_name)
-        if fmt is None:
-            raise AriError(400, "Bad Request", f"Provided format ({fmt_name}) was not found")
-        connection_id, _, opt_string = dial_data.partition("/")
-        if not connection_id:
-            raise alloc_failed()
-        try:
-            opts = parse_app_options(opt_string) if opt_string else {}
-        except OptionParseError:
-            raise alloc_failed() from None
-        if opts.get("c"):
-            codec = get_format(opts["c"])
-            if codec is None:
-                raise alloc_failed()
-            fmt = codec
-        server_mode = connection_id == "INCOMING"
-        if not server_mode and connection_id not in self.ws_clients:
-            raise alloc_failed()
-        direction = Direction.BOTH
-        if "d" in opts:
-            try:
-                direction = Direction(opts["d"] or "")
-            except ValueError:
-                raise alloc_failed() from None
-        uri_params = ""
-        if opts.get("v"):
-            if server_mode or not validate_uri_params(opts["v"] or ""):
-                raise alloc_failed()
-            uri_params = uri_params_to_query(opts["v"] or "")
-        control = self.control_message_format
-        if "f" in opts:
-            control = ControlFormat.JSON if (opts["f"] or "").lower() == "json" else ControlFormat.PLAIN
-        instance_id = connection_id
-        if server_mode:
-            import uuid
-
-            instance_id = str(uuid.uuid4())
-        ch = Channel(
-            id=channel_id or self.ids.channel_id(),
-            name=f"WebSocket/{connection_id}/{self.ids.pointer()}",
-            kind=Kind.EXTMEDIA,
-            state="Down",
-            app_name="AppDial2",
-            app_data="(Outgoing Line)",
-            fmt=fmt,
-        )
-        driver = ChanWebSocket(ch.id, fmt, control_format=control, direction=direction, passthrough="p" in opts)
-        ch.set_var("MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE", str(driver.optimal_frame_size))
-        ch.set_var("MEDIA_WEBSOCKET_CONNECTION_ID", instance_id)
-        for name, value in variables.items():
-            ch.set_var(name, value)
-        record = MediaConnectionRecord(channel_id=ch.id, client=instance_id, mode="server" if server_mode else "client")
-        ch.media = ExtMediaSession(
-            self, ch.id, driver, record, no_auto_answer="n" in opts, uri_params=uri_params, dialstring=dial_data
-        )
-        ch.data["connection_id"] = instance_id
-        ch.apps = {app}
-        ch.data["app"] = app
-        self._add_channel(ch)
-        self.media_connections.append(record)
-        return ch
-
-    async def _dial_websocket(self, ch: Channel) -> None:
-        """webchan_call on the dial thread: connect (with retries), MEDIA_START, then answer."""
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession)
-        client = self.ws_clients[sess.record.client]
-        if sess.uri_params:
-            client.uri_params = sess.uri_params  # ast_websocket_client_add_uri_params: shared + sticky
-        if self._swap_window:
-            await asyncio.sleep(self._swap_window)
-        url = client.url()
-        protocols = [p.strip() for p in client.protocols.split(",") if p.strip()]
-        attempts = max(1, client.reconnect_attempts)
-        for attempt in range(attempts):
-            if ch.hanging_up or ch.destroyed:
-                return
-            if await sess.connect_once(url, protocols, client.connection_timeout):
-                break
-            if attempt < attempts - 1:
-                await asyncio.sleep(client.reconnect_interval)
-        else:
-            sess.record.failed = True
-            self.log.append(f"Websocket connection to {client.uri} failed after {attempts} tries")
-            if not ch.hanging_up:
-                ch.hanging_up = True
-                self._destroy(ch, causes.NO_ROUTE_DESTINATION)
-            return
-        if ch.hanging_up or ch.destroyed:
-            sess.close(1000)
-            return
-        sess.start_reader()
-        self._media_started(ch)
-
-    def _media_started(self, ch: Channel) -> None:
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession)
-        start = sess.driver.media_start(ch.data["connection_id"], ch.name, ch.channelvars())
-        sess.record.media_start = start
-        sess.send_text(start)
-        if sess.record.mode == "client":
-            self.emit(ev.dial(ch, "", sess.dialstring), ch.apps)
-        if sess.driver.direction is not Direction.IN:
-            self._start_playout(ch)
-        if not sess.no_auto_answer:
-            self._answer_extmedia(ch)
-
-    def _answer_extmedia(self, ch: Channel) -> None:
-        if ch.state == "Up" or ch.hanging_up:
-            return
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession)
-        ch.state = "Up"
-        self.emit(ev.state_change(ch), ch.apps)
-        self.emit(ev.dial(ch, "ANSWER", sess.dialstring), ch.apps)
-        app = ch.data["app"]
-        ch.app_name = "Stasis"
-        ch.app_data = ",".join([app, *ch.stasis_args])
-        ch.set_var("STASISSTATUS", "")
-        self.emit(ev.varset(ch, "STASISSTATUS", ""), ch.apps)
-        ch.stasis_app = app
-        self.emit(ev.stasis_start(ch, ch.stasis_args), ch.apps)
-
-    def _start_playout(self, ch: Channel) -> None:
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession) and self._clock is not None
-        if sess.clock_token is None:
-            sess.timer_running = True
-            sess.clock_token = self._clock.add(lambda i, now, c=ch: self._playout_tick(c, i, now))
-
-    def _stop_playout(self, ch: Channel) -> None:
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession)
-        if self._clock is not None:
-            self._clock.remove(sess.clock_token)
-        sess.clock_token = None
-        sess.timer_running = False
-
-    def _playout_tick(self, ch: Channel, index: int, now: float) -> None:
-        sess = ch.media
-        if ch.destroyed or not isinstance(sess, ExtMediaSession) or not sess.connected:
-            return
-        res = sess.driver.tick()
-        for text in res.texts:
-            sess.send_text(text)
-        if res.frame is not None:
-            from .media import PlayedFrame
-
-            sess.record.played.append(PlayedFrame(now, index, res.frame))
-            self.channel_read(ch.id, res.frame)
-
-    # MediaHost callbacks ---------------------------------------------------------
-    def media_text_from_app(self, session: ExtMediaSession, text: str) -> None:
-        session.record.texts_from_app.append((self.now(), text))
-        ch = self.channels.get(session.channel_id)
-        if ch is None or ch.hanging_up:
-            return
-        res = session.driver.on_text(text)
-        for reply in res.texts:
-            session.send_text(reply)
-        for action in res.actions:
-            if action is Action.ANSWER:
-                self._answer_extmedia(ch)
-            elif action is Action.HANGUP:
-                self._hangup_extmedia(ch, {"cause": 16, "tech_cause": 1000}, 16, tech_cause=1000)
-            elif action is Action.TIMER_START:
-                self._start_playout(ch)
-            elif action is Action.TIMER_STOP:
-                self._stop_playout(ch)
-
-    def media_binary_from_app(self, session: ExtMediaSession, data: bytes) -> None:
-        session.record.binary_from_app.append((self.now(), len(data)))
-        ch = self.channels.get(session.channel_id)
-        if ch is None or ch.hanging_up:
-            return
-        for reply in session.driver.on_binary(data).texts:
-            session.send_text(reply)
-
-    def media_connection_lost(self, session: ExtMediaSession, app_close_code: int | None) -> None:
-        ch = self.channels.get(session.channel_id)
-        if ch is None or ch.hanging_up:
-            return
-        if app_close_code is not None:
-            # The app closed the socket: AST_CAUSE_NORMAL, tech cause GOING_AWAY (1001).
-            self._hangup_extmedia(ch, {"cause": 16, "tech_cause": 1001}, 16, tech_cause=1001, close=False)
-        else:
-            # Read error: AST_CAUSE_NETWORK_OUT_OF_ORDER, tech cause 1001.
-            self._hangup_extmedia(ch, {"cause": 38, "tech_cause": 1001}, 38, tech_cause=1001, close=False)
-
-    def _hangup_extmedia(
-        self,
-        ch: Channel,
-        request: dict[str, Any],
-        cause: int,
-        *,
-        tech_cause: int | None = None,
-        close: bool = True,
-    ) -> None:
-        if ch.hanging_up or ch.destroyed:
-            return
-        ch.hanging_up = True
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession)
-        self.emit(ev.hangup_request(ch, **request), ch.apps)
-        self._stop_playout(ch)
-        if ch.state != "Up" and ch.stasis_app is None:
-            if sess.connect_task is not None and not sess.connect_task.done():
-                sess.connect_task.cancel()
-            if sess.record.mode == "server" or sess.record.connected:
-                self.emit(ev.dial(ch, "NOANSWER" if sess.record.mode == "server" else "CANCEL", sess.dialstring), ch.apps)
-            if close:
-                sess.close(1000)
-            self._destroy(ch, cause, tech_cause)
-            return
-        self._leave_bridge(ch)
-        self._end_stasis(ch)
-        ch.set_var("STASISSTATUS", "SUCCESS")
-        self.emit(ev.varset(ch, "STASISSTATUS", "SUCCESS"), ch.apps)
-        ch.app_name, ch.app_data = "AppDial2", "(Outgoing Line)"
-        if close:
-            sess.close(tech_cause or 1000)
-        self._destroy(ch, cause, tech_cause)
-
-    # server mode (connection_type=server): the app connects to /media/<connection_id>
-    async def _media_server_ws(self, ws: ServerWebSocket, ch: Channel) -> None:
-        sess = ch.media
-        assert isinstance(sess, ExtMediaSession)
-        sess.server_ws = ws
-        sess.record.connected = True
-        sess.record.subprotocol = ws.protocol.subprotocol if hasattr(ws.protocol, "subprotocol") else None
-        self._media_started(ch)
-
-        def on_message(message: str | bytes) -> None:
-            if isinstance(message, str):
-                self.media_text_from_app(sess, message)
-            else:
-                self.media_binary_from_app(sess, message)
-
-        await ws.run(on_message)
-        sess.server_closed(ws.close_code_received)
 
     # ------------------------------------------------------------------ outbound
-    def originate(self, params: dict[str, str], variables: dict[str, str], channel_id: str | None = None) -> dict[str, Any]:
-        channel_id = channel_id or params.get("channelId")
-        other_id = params.get("otherChannelId")
-        for cid in (channel_id, other_id):
-            if cid and len(cid) > 128:
-                raise AriError(400, "Bad Request", "Uniqueid length exceeds maximum of 128")
-        endpoint = params.get("endpoint") or ""
-        if not endpoint:
-            raise AriError(400, "Bad Request", "Endpoint must be specified")
-        if params.get("originator") and params.get("formats"):
-            raise AriError(400, "Bad Request", "Originator and formats can't both be specified")
-        tech, _, resource = endpoint.partition("/")
-        if not tech or not resource:
-            raise AriError(400, "Bad Request", "Invalid endpoint specified")
-        app = params.get("app") or ""
-        extension = params.get("extension") or ""
-        if not app and not extension:
-            raise AriError(400, "Bad Request", "Application or extension must be specified")
-        if tech == "WebSocket":
-            raise alloc_failed()
-        if tech not in KNOWN_TECHS:
-            raise alloc_failed()
-        if self._id_in_use(channel_id) or self._id_in_use(other_id):
-            raise AriError(409, "Conflict", "Channel with given unique ID already exists")
-        try:
-            timeout = int(params.get("timeout") or 30)
-        except ValueError:
-            timeout = 30
-        cid_name, cid_number = parse_caller_id(params.get("callerId"))
-        app_args = [a for a in (params.get("appArgs") or "").split(",")] if params.get("appArgs") else []
-        number, _, context = resource.partition("@")
-        behavior = self.outbound.lookup(endpoint)
-        a = Channel(id=channel_id or self.ids.channel_id(), name="", kind=Kind.OUTBOUND, state="Down")
-        a.caller_name = a.connected_name = cid_name
-        a.caller_number = a.connected_number = cid_number
-        a.app_name, a.app_data = "AppDial2", "(Outgoing Line)"
-        b: Channel | None = None
-        if tech == "Local":
-            seq = self.ids.local_seq()
-            a.name = f"Local/{resource}-{seq};1"
-            a.context, a.exten, a.priority = context or "default", number, 1
-            b = Channel(
-                id=other_id or self.ids.channel_id(),
-                name=f"Local/{resource}-{seq};2",
-                kind=Kind.CALLEE,
-                state="Ring",
-                context=context or "default",
-                exten=number,
-                priority=1,
-            )
-            a.partner_id, b.partner_id = b.id, a.id
-        else:
-            a.name = f"{tech}/{resource.partition('@')[0]}-{self.ids.local_seq()}"
-        for name, value in variables.items():
-            a.set_var(name, value)
-        a.data.update(app=app, app_args=app_args, dialstring=resource, behavior=behavior, timeout=timeout)
-        leg = FarEnd(a.id, self.channel_read, self.now, ULAW, echo=False)
-        a.leg = leg
-        self._add_channel(a)
-        if b is not None:
-            self._add_channel(b)
-        if app:
-            a.apps = {app}
-            if b is not None:
-                b.apps = {app}
-        body = a.snapshot()
-        a.data["task"] = self.spawn(self._run_outbound(a, b, behavior, timeout, variables), name=f"outbound-{a.id}")
-        return body
-
-    async def _run_outbound(
-        self, a: Channel, b: Channel | None, behavior: OutboundBehavior, timeout: int, variables: dict[str, str]
-    ) -> None:
-        apps = a.apps
-        dialstring = a.data["dialstring"]
-        if b is not None:
-            for name, value in variables.items():
-                b.set_var(name, value)
-                self.emit(ev.varset(b, name, value), apps)
-            if a.caller_name or a.caller_number:
-                b.caller_name, b.caller_number = a.caller_name, a.caller_number
-                b.connected_name, b.connected_number = a.caller_name, a.caller_number
-                self.emit(ev.caller_id(b), apps)
-                self.emit(ev.connected_line(b), apps)
-        outcome = behavior.outcome
-        if outcome is Outcome.NO_SUCH_EXTENSION:
-            if b is not None:
-                self._destroy(b, 0)
-            self._destroy(a, 0)
-            return
-        self.emit(ev.dial(a, "", dialstring), apps)
-
-        def step(app_name: str, app_data: str, priority: int | None = None) -> None:
-            if b is None:
-                return
-            b.app_name, b.app_data = app_name, app_data
-            if priority is not None:
-                b.priority = priority
-            self.emit(ev.dialplan(b, app_name, app_data), apps)
-
-        step("NoOp", f"Outbound callee {b.exten if b else ''}", 1)
-        if outcome is Outcome.BUSY and behavior.ringing_s <= 0:
-            step("Busy", "5", 2)
-        else:
-            step("Ringing", "", 2)
-            a.state = "Ringing"
-            self.emit(ev.state_change(a), apps)
-            step("Wait", str(max(1, round(behavior.ringing_s))) if outcome is Outcome.ANSWER else "60", 3)
-            self.emit(ev.dial(a, "RINGING", dialstring), apps)
-            if behavior.early_media:
-                self.emit(ev.dial(a, "PROGRESS", dialstring), apps)
-            limit = timeout if timeout > 0 else None
-            if outcome is Outcome.ANSWER:
-                if limit is not None and behavior.ringing_s >= limit:
-                    outcome = Outcome.NO_ANSWER
-                else:
-                    await asyncio.sleep(behavior.ringing_s)
-            if outcome is Outcome.NO_ANSWER:
-                await asyncio.sleep(limit if limit is not None else 3600 * 24)
-                self._outbound_failed(a, b, dial_status=None, a_cause=19, b_request=19, b_cause=19)
-                return
-            if outcome in (Outcome.BUSY, Outcome.CONGESTION):
-                await asyncio.sleep(behavior.ringing_s)
-                if outcome is Outcome.BUSY:
-                    step("Busy", "5")
-        if a.destroyed or a.hanging_up:
-            return
-        if outcome is Outcome.BUSY:
-            if b is not None:
-                b.state = "Busy"
-                self.emit(ev.state_change(b), apps)
-            self._outbound_failed(a, b, dial_status="BUSY", a_cause=0, b_request=0, b_cause=17)
-            return
-        if outcome is Outcome.CONGESTION:
-            self._outbound_failed(a, b, dial_status="CONGESTION", a_cause=34, b_request=34, b_cause=34)
-            return
-        # answered
-        if b is not None:
-            step("Answer", "", 4)
-            b.state = "Up"
-            self.emit(ev.state_change(b), apps)
-        a.state = "Up"
-        self.emit(ev.state_change(a), apps)
-        self.emit(ev.dial(a, "ANSWER", dialstring), apps)
-        app = a.data["app"]
-        if not app:
-            return
-        a.app_name = "Stasis"
-        a.app_data = ",".join([app, *a.data["app_args"]])
-        a.set_var("STASISSTATUS", "")
-        self.emit(ev.varset(a, "STASISSTATUS", ""), apps)
-        a.stasis_app = app
-        a.stasis_args = a.data["app_args"]
-        self.emit(ev.stasis_start(a, a.stasis_args), apps)
-        leg = a.leg
-        assert leg is not None and self._clock is not None
-        leg.echo = behavior.echo
-        leg.active = True
-        leg.clock_token = self._clock.add(leg.tick)
-        if behavior.audio:
-            leg.say(behavior.audio)
-            if b is not None:
-                step("Playback", "caller-audio", 5)
-                b.data["playing"] = True
-        elif behavior.echo:
-            step("Echo", "", 5)
-
-    def _outbound_failed(
-        self, a: Channel, b: Channel | None, *, dial_status: str | None, a_cause: int, b_request: int, b_cause: int
-    ) -> None:
-        if a.destroyed or a.hanging_up:
-            return
-        a.hanging_up = True
-        apps = a.apps
-        if dial_status:
-            self.emit(ev.dial(a, dial_status, a.data["dialstring"]), apps)
-        if b is not None:
-            self.emit(ev.hangup_request(b, b_request), apps)
-        self._destroy(a, a_cause)
-        if b is not None:
-            self.emit(ev.hangup_request(b, 16, soft=True), apps)
-            b.app_name, b.app_data = "", ""
-            self._destroy(b, b_cause)
-
-    def _hangup_outbound(self, a: Channel, request: dict[str, Any], cause: int) -> None:
-        if a.hanging_up or a.destroyed:
-            return
-        a.hanging_up = True
-        task = a.data.get("task")
-        b = self.channels.get(a.partner_id or "")
-        self.emit(ev.hangup_request(a, **request), a.apps)
-        if a.stasis_app is None:
-            if task is not None and not task.done():
-                task.cancel()
-            self.emit(ev.dial(a, "CANCEL", a.data["dialstring"]), a.apps)
-            if b is not None:
-                self.emit(ev.hangup_request(b, 16, soft=True), b.apps)
-                self._destroy(b, cause)
-            self._destroy(a, cause)
-            return
-        self._leave_bridge(a)
-        self._end_stasis(a)
-        a.set_var("STASISSTATUS", "SUCCESS")
-        self.emit(ev.varset(a, "STASISSTATUS", "SUCCESS"), a.apps)
-        if b is not None:
-            self.emit(ev.hangup_request(b, 16), b.apps)
-            if b.data.pop("playing", False):
-                b.set_var("PLAYBACKSTATUS", "SUCCESS")
-                self.emit(ev.varset(b, "PLAYBACKSTATUS", "SUCCESS"), b.apps)
-            self.emit(ev.hangup_request(b, 16, soft=True), b.apps)
-            b.app_name, b.app_data = "", ""
-            self._destroy(b, cause)
-        a.app_name, a.app_data = "AppDial2", "(Outgoing Line)"
-        self._destroy(a, cause)
-
-    def _callee_hangup(self, a: Channel, cause: int) -> None:
-        """The far end of an outbound call hangs up (not traced; modelled on the Local pair)."""
-        if a.hanging_up or a.destroyed:
-            return
-        b = self.channels.get(a.partner_id or "")
-        if b is not None:
-            self.emit(ev.hangup_request(b, cause), b.apps)
-            b.app_name, b.app_data = "", ""
-            self._destroy(b, cause)
-        a.hanging_up = True
-        self.emit(ev.hangup_request(a, cause), a.apps)
-        self._leave_bridge(a)
-        self._end_stasis(a)
-        if a.stasis_app is None and "STASISSTATUS" in a.variables:
-            a.set_var("STASISSTATUS", "SUCCESS")
-            self.emit(ev.varset(a, "STASISSTATUS", "SUCCESS"), a.apps)
-        a.app_name, a.app_data = "AppDial2", "(Outgoing Line)"
-        self._destroy(a, cause)
 
     # ------------------------------------------------------------------ app-requested hangup
     def hangup_channel(self, channel_id: str, reason_code: str | None, reason: str | None) -> None:
@@ -1322,94 +747,6 @@ class FakeAsterisk(HttpApp):
         raise AriError(404, "Variable Not Found", "Provided variable was not found")
 
     # ------------------------------------------------------------------ bridges
-    def create_bridge(self, bridge_type: str | None, name: str | None, bridge_id: str | None) -> Bridge:
-        if bridge_id and bridge_id in self.bridges:
-            raise AriError(409, "Conflict", f"Bridge with id '{bridge_id}' already exists")
-        kinds = [t.strip() for t in (bridge_type or "mixing").split(",") if t.strip()]
-        btype = "holding" if "holding" in kinds else "mixing"
-        bridge = Bridge(id=bridge_id or self.ids.bridge_id(), name=name or "", bridge_type=btype)
-        self.bridges[bridge.id] = bridge
-        return bridge
-
-    def find_bridge(self, bridge_id: str) -> Bridge:
-        bridge = self.bridges.get(bridge_id)
-        if bridge is None:
-            raise AriError(404, "Not found", "Bridge not found")
-        return bridge
-
-    def _controls(self, ids: list[str]) -> list[Channel]:
-        out = []
-        for cid in ids:
-            ch = self.channels.get(cid)
-            if ch is None:
-                raise AriError(400, "Bad Request", "Channel not found")
-            if ch.stasis_app is None:
-                raise AriError(422, "Unprocessable Entity", "Channel not in Stasis application")
-            out.append(ch)
-        return out
-
-    def add_to_bridge(self, bridge_id: str, ids: list[str]) -> None:
-        bridge = self.find_bridge(bridge_id)
-        if not ids:
-            raise AriError(400, "Bad Request", "Missing parameter channel")
-        chans = self._controls(ids)
-        entered = []
-        for ch in chans:
-            if ch.bridge_id == bridge.id:
-                continue
-            if ch.bridge_id:
-                self._leave_bridge(ch)
-            bridge.channels.append(ch.id)
-            ch.bridge_id = bridge.id
-            bridge.apps |= ch.apps
-            self.emit(ev.entered_bridge(bridge, ch), ch.apps | bridge.apps)
-            entered.append(ch)
-        if not entered:
-            return
-        members = [self.channels[c] for c in bridge.channels if c in self.channels]
-        if len(members) >= 2:
-            for ch in members:
-                peers = ",".join(p.name for p in members if p is not ch)
-                if ch.variables.get("BRIDGEPEER") != peers:
-                    ch.set_var("BRIDGEPEER", peers)
-                    self.emit(ev.varset(ch, "BRIDGEPEER", peers), ch.apps)
-        if len(members) == 2:
-            self._connected_line_update(members[0], members[1])
-
-    def _connected_line_update(self, x: Channel, y: Channel) -> None:
-        changed: list[Channel] = []
-        for me, other in ((x, y), (y, x)):
-            if (me.connected_name, me.connected_number) != (other.caller_name, other.caller_number):
-                me.connected_name, me.connected_number = other.caller_name, other.caller_number
-                changed.append(me)
-        for ch in changed:
-            self.emit(ev.connected_line(ch), ch.apps)
-        for ch in changed:
-            if ch.kind is Kind.OUTBOUND and ch.partner_id in self.channels:
-                callee = self.channels[ch.partner_id]
-                callee.caller_name, callee.caller_number = ch.connected_name, ch.connected_number
-                self.emit(ev.caller_id(callee), callee.apps)
-
-    def remove_from_bridge(self, bridge_id: str, ids: list[str]) -> None:
-        bridge = self.find_bridge(bridge_id)
-        if not ids:
-            raise AriError(400, "Bad Request", "Missing parameter channel")
-        chans = self._controls(ids)
-        for ch in chans:
-            if ch.bridge_id != bridge.id:
-                raise AriError(422, "Unprocessable Entity", "Channel not in this bridge")
-        for ch in chans:
-            self._leave_bridge(ch)
-
-    def destroy_bridge(self, bridge_id: str) -> None:
-        bridge = self.find_bridge(bridge_id)
-        for cid in list(bridge.channels):
-            ch = self.channels.get(cid)
-            if ch is not None:
-                self._leave_bridge(ch)
-        bridge.destroyed = True
-        self.bridges.pop(bridge.id, None)
-        self.emit(ev.bridge_destroyed(bridge), bridge.apps)
 
     # ------------------------------------------------------------------ applications
     def app_is_known(self, name: str) -> bool:
@@ -1498,25 +835,6 @@ class FakeAsterisk(HttpApp):
             f"<hr />\r\n<address>Asterisk/{VERSION}</address>\r\n</body></html>\r\n"
         )
         return HttpResponse(404, "Not Found", body.encode(), "text/html")
-
-    def _media_upgrade(self, request: HttpRequest) -> HttpResponse | WsAccept:
-        connection_id = request.path[len("/media/") :]
-        for ch in self.channels.values():
-            if ch.kind is Kind.EXTMEDIA and ch.data.get("connection_id") == connection_id:
-                sess = ch.media
-                if isinstance(sess, ExtMediaSession) and sess.record.mode == "server":
-                    if sess.record.connected:
-                        return HttpResponse(409, "Conflict", b"Another websocket connection exists for this connection id", "text/html")
-
-                    async def handler(ws: ServerWebSocket, req: HttpRequest, c: Channel = ch) -> None:
-                        s = c.media
-                        assert isinstance(s, ExtMediaSession)
-                        s.record.path = req.target
-                        s.record.request_headers = list(req.headers.items())
-                        await self._media_server_ws(ws, c)
-
-                    return WsAccept(handler, subprotocols=["media"])
-        return HttpResponse(404, "Not found", b"WebSocket instance not found", "text/html")
 
     def encode_audio_b64(self, data: bytes) -> str:  # convenience for the control surface
         return base64.b64encode(data).decode()
