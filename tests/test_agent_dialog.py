@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.chat import TestChat
+from agent.chat import ChatReply, TestChat
 from agent.definition import validate_definition
 from agent.samples import FRONT_DESK_GREETING, front_desk
 from agent.text import SentenceBuffer, render, split_sentences, words
@@ -21,7 +21,7 @@ FRONT_DESK = valid(front_desk())
 async def chat_reply(method: str, arg: str | None = None, definition: dict[str, Any] = FRONT_DESK) -> dict[str, Any]:
     chat = TestChat(definition)
     await chat.start()
-    reply = await (getattr(chat, method)(arg) if arg is not None else getattr(chat, method)())
+    reply: ChatReply = await (getattr(chat, method)(arg) if arg is not None else getattr(chat, method)())
     return reply.as_dict()
 
 

@@ -150,7 +150,8 @@ async def test_barge_in_flushes_within_300_ms_and_records_what_was_heard(runtime
     assert heard_text and data["said"].startswith(heard_text) and len(heard_text) < len(data["said"])
     # no more of the greeting after the flush: the next audio is the reply to the caller
     caller_at = recorder.of("transcript", "caller")[0][0]
-    assert call.first_audio_after(flushed_at) is None or call.first_audio_after(flushed_at) >= caller_at - 0.05
+    next_audio = call.first_audio_after(flushed_at)
+    assert next_audio is None or next_audio >= caller_at - 0.05
     assert result.transferred_to == "7000"
 
 
