@@ -4,6 +4,8 @@
     python app.py create-admin --email E --password P [--org NAME]
     python app.py create-api-key --email E
     python app.py check [--config ID]
+    python app.py backup FILE [--recordings]
+    python app.py restore FILE [--recordings] [--force-stop]
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -24,12 +27,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from ari.calls import AgentRunner, CallTiming
 from ari.service import AriService, AriSettings
+from data.backup import ServerLock
 from data.errors import DatabaseError
 from data.store import Store
 from media.registry import MediaRegistry
 from web.csrf import CsrfMiddleware
 from web.errors import ApiError
 from web.handlers import api_error, http_error, server_error
+from web.housekeeping import Housekeeping
+from web.logs import configure as configure_logging
 from web.routes import routes
 from web.settings import Settings
 from web.telephony import AriTelephony, NullTelephony
@@ -50,6 +56,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # One server per database: two would fight over the Stasis apps, and `restore` checks it.
+        lock = ServerLock.acquire(settings.db_path, port=settings.port)
+        try:
+            async with running(app):
+                yield
+        finally:
+            lock.release()
+
+    @contextlib.asynccontextmanager
+    async def running(app: Starlette) -> AsyncIterator[None]:
         store = await Store.open(settings.db_path, settings.secret_key)
         closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
         if closed:
@@ -59,15 +75,17 @@ def create_app(
         telephony: Any = NullTelephony()
         agent_close: Callable[[], Awaitable[None]] | None = None
         if with_ari:
-            agent, agent_close = await _load_agent(agent_factory)
+            agent, agent_close = await _load_agent(agent_factory, store)
             timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
             telephony = AriTelephony(AriService(store, app.state.media_registry, agent, timing))
         app.state.telephony = telephony
         if with_ari:
             await telephony.start()
+        housekeeping = Housekeeping.start(store, settings)
         try:
             yield
         finally:
+            await housekeeping.stop()
             if with_ari:
                 await telephony.stop()
             if agent_close is not None:
@@ -96,21 +114,24 @@ def _session_key(settings: Settings) -> str:
 
 
 async def _load_agent(
-    factory: AgentFactory | None,
+    factory: AgentFactory | None, store: Store,
 ) -> tuple[AgentRunner, Callable[[], Awaitable[None]] | None]:
     """The voice agent: the test's own, or the embedded runtime (models load once, here)."""
     if factory is not None:
         return await factory(), None
     try:
+        from agent.definition import map_secrets
         from agent.runtime import AgentRuntime
 
-        runtime = await asyncio.to_thread(AgentRuntime.load)
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        runtime = await asyncio.to_thread(AgentRuntime.load, workers=workers)
     except Exception as exc:  # the admin must still come up; calls then fail with this reason
         log.exception("voice agent unavailable error_id=agent-unavailable")
         return _unavailable_agent(f"{type(exc).__name__}: {exc}"), None
 
     async def run(session: Any, definition: dict[str, Any], context: dict[str, Any], on_event: Any) -> Any:
-        return await runtime.run(session, definition, context, on_event)
+        # API keys in a definition are stored encrypted; the agent needs them in clear.
+        return await runtime.run(session, map_secrets(definition, store.box.decrypt), context, on_event)
 
     return run, runtime.close
 
@@ -148,6 +169,14 @@ def _parser() -> argparse.ArgumentParser:
     key = sub.add_parser("create-api-key", help="create an API key for a user and print it once")
     key.add_argument("--email", required=True)
     key.add_argument("--label", default="")
+    backup = sub.add_parser("backup", help="write an online, consistent backup of the database to FILE")
+    backup.add_argument("file")
+    backup.add_argument("--recordings", action="store_true", help="also write FILE.recordings.tar")
+    restore = sub.add_parser("restore", help="replace the database with the backup FILE (server stopped)")
+    restore.add_argument("file")
+    restore.add_argument("--recordings", action="store_true", help="also restore FILE.recordings.tar")
+    restore.add_argument("--force-stop", action="store_true",
+                         help="stop the running server first (SIGTERM: live calls end politely)")
     return parser
 
 
@@ -228,21 +257,64 @@ def _cli_check(settings: Settings, args: argparse.Namespace) -> int:
     return int(asyncio.run(_with_store(settings, run)))
 
 
+def _cli_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from data.backup import archive_recordings, backup_file, recordings_archive
+
+    dest = backup_file(settings.db_path, Path(args.file))
+    print(f"backup of {settings.db_path} written to {dest}")
+    if args.recordings:
+        archive = recordings_archive(dest)
+        print(f"{archive_recordings(settings.db_path, archive)} recordings written to {archive}")
+    return 0
+
+
+def _cli_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from data.backup import BackupInvalid, ServerRunning, restore
+    from data.migrations import latest_version
+
+    try:
+        report = restore(Path(args.file), settings.db_path, recordings=args.recordings, force_stop=args.force_stop)
+    except BackupInvalid as exc:
+        print(f"error [{exc.error_id}]: {exc}; nothing was changed", file=sys.stderr)
+        return 2
+    except ServerRunning as exc:
+        print(f"error [{exc.error_id}]: {exc}; nothing was changed", file=sys.stderr)
+        return 4
+    info = report.info
+    schema = f"schema version {info.schema_version}"
+    if info.schema_version < latest_version():
+        schema += f", migrated to {latest_version()}"
+    print(f"restored {args.file} into {settings.db_path} ({schema}; {info.organizations} organisations, "
+          f"{info.runs} calls)")
+    if report.previous is not None:
+        print(f"the previous database is kept at {report.previous}")
+    if report.recordings is not None:
+        print(f"{report.recordings} recordings restored"
+              + (f"; the previous ones are kept at {report.previous_recordings}" if report.previous_recordings else ""))
+    return 0
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
     app = create_app(settings)
     print(f"Switchboard on http://{settings.host}:{settings.port}/telephony-configurations "
           f"(database {settings.db_path})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", workers=1,
-                proxy_headers=False, ws_max_size=1 << 20)
-    return 0
+    from web.serving import run
+
+    # log_config=None: uvicorn's own logs go through our formatter (web.logs).
+    return run(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", workers=1,
+                              proxy_headers=False, ws_max_size=1 << 20, log_config=None))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = settings_from(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        configure_logging(settings.log_format)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.command == "create-admin":
             return _cli_create_admin(settings, args)
@@ -250,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cli_create_api_key(settings, args)
         if args.command == "check":
             return _cli_check(settings, args)
+        if args.command == "backup":
+            return _cli_backup(settings, args)
+        if args.command == "restore":
+            return _cli_restore(settings, args)
         return _serve(settings)
     except DatabaseError as exc:
         print(f"error [{exc.error_id}]: {exc}", file=sys.stderr)

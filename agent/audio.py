@@ -30,6 +30,18 @@ def resample(samples: Samples, rate_in: int, rate_out: int) -> Samples:
     return out
 
 
+def trim_silence(samples: Samples, rate: int, *, lead_s: float = 0.03, tail_s: float = 0.15,
+                 floor: float = 0.005) -> Samples:
+    """Cut a synthesised sentence's silent margins (hibari adds ~0.3 s before and ~0.4 s after),
+    keeping `lead_s` before the first and `tail_s` after the last sample above `floor` (-46 dBFS)."""
+    loud = np.flatnonzero(np.abs(samples) > floor)
+    if len(loud) == 0:
+        return samples[:0]
+    start = max(0, int(loud[0]) - int(lead_s * rate))
+    end = min(len(samples), int(loud[-1]) + 1 + int(tail_s * rate))
+    return samples[start:end]
+
+
 def to_line(samples: Samples, rate: int) -> bytes:
     """Model output at `rate` -> 8 kHz µ-law for the call."""
     return float_to_ulaw(resample(samples, rate, LINE_RATE))

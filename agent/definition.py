@@ -71,6 +71,8 @@ DEFAULT_APOLOGY = "Sorry, I'm having trouble answering right now. Please call ag
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _EXTENSION = re.compile(r"^[A-Za-z0-9*#+_.-]{1,40}$")
 _DTMF = re.compile(r"^[0-9*#]$")
+# a group holding + * or {n,} that is itself followed by + * or {n,}: catastrophic backtracking
+_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 _URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
 _MAX_TEXT = 2000
 
@@ -245,8 +247,12 @@ def _intent(check: _Check, raw: dict[str, Any], names: set[str]) -> dict[str, An
     if regex:
         try:
             re.compile(regex)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}: OverflowError
             check.at("regex").fail(f"not a valid regular expression: {exc}")
+        else:
+            if _NESTED_REPEAT.search(regex):
+                check.at("regex").fail("a repeated group that itself repeats, like (a+)+, can take exponential "
+                                       "time; rewrite it without nesting")
     dtmf = check.text_list(raw, "dtmf", limit=12)
     for j, key in enumerate(dtmf):
         if not _DTMF.match(key):
@@ -311,7 +317,7 @@ def _tts(check: _Check, raw: dict[str, Any]) -> dict[str, Any]:
     if provider == "openai" and not base_url:
         check.at("base_url").fail("required for an OpenAI-compatible endpoint")
     return {"provider": provider, "base_url": base_url, "model": check.text(raw, "model", "tts-1"),
-            "voice": check.text(raw, "voice", "alloy"), "api_key": check.text(raw, "api_key", "", limit=1000)}
+            "voice": check.text(raw, "voice", None, limit=100), "api_key": check.text(raw, "api_key", "", limit=1000)}
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:

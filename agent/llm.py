@@ -78,7 +78,6 @@ class LlmDialog:
         self.http = http or httpx.AsyncClient(trust_env=False)
         self.messages: list[dict[str, Any]] = list(snapshot["messages"]) if snapshot and snapshot.get("messages") \
             else [{"role": "system", "content": self._system_prompt()}]
-        self._reply_text = ""
 
     def _system_prompt(self) -> str:
         facts = ", ".join(f"{k}={self.context[k]}" for k in
@@ -90,7 +89,6 @@ class LlmDialog:
     # --- Dialog ----------------------------------------------------------------------------------
     async def greeting(self) -> AsyncIterator[Step]:
         if self.greeting_text.strip():
-            self._reply_text = self.greeting_text
             yield Say(self.greeting_text)
             return
         async for step in self._complete():
@@ -102,7 +100,6 @@ class LlmDialog:
                 yield HangUp("no input from the caller")
                 return
             reprompt = render(self.config.get("reprompt") or "Are you still there?", self.context)
-            self._reply_text = reprompt
             yield Say(reprompt)
             return
         if isinstance(turn, Heard):

@@ -6,12 +6,16 @@ audio and key presses in real time and can hang up. Everything is recorded with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from media.framing import Framer
+from media.g711 import ulaw_decode
 from media.session import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent
 
 FRAME = 160
@@ -123,16 +127,23 @@ class LoopbackCall:
         await self._end("caller hung up")
 
     async def until(self, predicate: Callable[[], bool], timeout: float) -> None:
-        """Wait (at most `timeout` s) until `predicate()` holds; it is checked on every change."""
+        """Wait (at most `timeout` s) until `predicate()` holds. It is checked on every change of
+        this call and every 20 ms (for conditions on state kept elsewhere, such as run events)."""
         async with asyncio.timeout(timeout):
             async with self._changed:
-                await self._changed.wait_for(predicate)
+                while not predicate():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), FRAME_S)
 
     def agent_audio(self, since: float = 0.0, until: float = float("inf")) -> bytes:
         return b"".join(p.frame for p in self.played if since <= p.at < until)
 
-    def first_audio_after(self, t: float) -> float | None:
-        return next((p.at for p in self.played if p.at >= t), None)
+    def first_audio_after(self, t: float, *, audible: bool = False) -> float | None:
+        """When the first agent frame at or after `t` played (`audible`: the first above -40 dBFS)."""
+        for p in self.played:
+            if p.at >= t and (not audible or _loud(p.frame)):
+                return p.at
+        return None
 
     # --- playout ---------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -197,3 +208,8 @@ class LoopbackCall:
         if self._player is not None:
             self._player.cancel()
             await asyncio.gather(self._player, return_exceptions=True)
+
+
+def _loud(frame: bytes) -> bool:
+    samples = ulaw_decode(np.frombuffer(frame, dtype=np.uint8)).astype(np.float32) / 32768.0
+    return float(np.sqrt(np.mean(samples ** 2))) > 0.01

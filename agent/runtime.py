@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from agent.definition import validate_definition
+from agent.definition import EMBEDDED_VOICES, validate_definition
 from agent.dialog import build_dialog
 from agent.errors import SpeechError
 from agent.stt import HttpStt, SpeechToText, WhisperStt
@@ -116,8 +116,10 @@ class AgentRuntime:
             stt = HttpStt(http, base_url=stt_conf["base_url"], model=stt_conf["model"], api_key=stt_conf["api_key"])
         tts: TextToSpeech | None = self.tts
         if tts_conf.get("provider") == "openai":
-            tts = HttpTts(http, base_url=tts_conf["base_url"], model=tts_conf["model"],
-                          voice=tts_conf["voice"], api_key=tts_conf["api_key"])
+            voice = tts_conf.get("voice") or (definition["voice"] if definition["voice"] not in EMBEDDED_VOICES
+                                              else "alloy")
+            tts = HttpTts(http, base_url=tts_conf["base_url"], model=tts_conf["model"], voice=voice,
+                          api_key=tts_conf["api_key"])
         elif tts_conf.get("provider") == "piper":
             if self._piper is None:
                 self._piper = PiperTts(self.tts_pool)

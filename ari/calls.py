@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,14 +23,20 @@ from ari.events import (
 )
 from ari.rest import AriRestClient, build_transport_data
 from ari.routing import Refusal, route_inbound
+from ari.stats import CallStats
 from data.models import TelephonyConfig
+from data.retention import recordings_dir
 from data.store import Store
+from media.recording import Recorder
 from media.registry import MediaRegistry, PendingMedia
 from media.session import MediaSession
 
 log = logging.getLogger("switchboard.ari.calls")
 
 SHUTDOWN_FLAG = 4  # ChannelHangupRequest soft cause on `core restart` / shutdown
+# Recording a run's end while the database cannot be written (busy past its timeout, read-only,
+# full): the call is torn down in Asterisk at once; the row is retried after these delays.
+FINISH_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0)
 EventSink = Callable[[str, str | None, str | None, dict[str, Any]], Awaitable[None]]
 
 
@@ -77,10 +84,15 @@ class Call:
     transferred_to: str | None = None
     tearing_down: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    recorder: Recorder | None = None
 
     @property
     def label(self) -> str:
         return f"config={self.config_id} channel={self.channel_id} run={self.run_id}"
+
+    @property
+    def far_end_hung_up(self) -> str:
+        return "caller hung up" if self.direction == "inbound" else "the called party hung up"
 
 
 @dataclass
@@ -101,9 +113,10 @@ def new_channel_id(kind: str) -> str:
 class CallControl:
     def __init__(
         self, *, config: TelephonyConfig, store: Store, rest: AriRestClient, registry: MediaRegistry,
-        agent: AgentRunner, timing: CallTiming = CallTiming(),
+        agent: AgentRunner, timing: CallTiming = CallTiming(), stats: CallStats | None = None,
     ) -> None:
         self.config = config
+        self.stats = stats or CallStats()
         self.store = store
         self.rest = rest
         self.registry = registry
@@ -112,6 +125,7 @@ class CallControl:
         self.calls: dict[str, Call] = {}  # inbound/outbound channel id → call
         self._channels: dict[str, Call] = {}  # every channel id of ours (caller and media) → call
         self._watches: dict[str, ChannelWatch] = {}
+        self._finishing: set[asyncio.Task[None]] = set()  # runs whose end waits for the database
 
     def watch(self, channel_id: str) -> ChannelWatch:
         watch = self._watches[channel_id] = ChannelWatch(channel_id)
@@ -119,6 +133,16 @@ class CallControl:
 
     def unwatch(self, channel_id: str) -> None:
         self._watches.pop(channel_id, None)
+
+    def knows(self, ari_id: str) -> bool:
+        """A channel or bridge id of a live call or probe here: reconcile leaves these alone. A call
+        being torn down is deleting its own, and reconcile may finish the job if that fails."""
+        if ari_id in self._watches:
+            return True
+        call = self._channels.get(ari_id)
+        if call is not None:
+            return not call.tearing_down
+        return any(c.bridge_id == ari_id and not c.tearing_down for c in self.calls.values())
 
     # --- events -----------------------------------------------------------------------------
     async def on_event(self, event: AriEvent) -> None:
@@ -159,7 +183,7 @@ class CallControl:
             self._request_end(call, CallEnd("failed", "Asterisk is shutting down or restarting",
                                             "asterisk-shutdown", "shutdown"))
         elif event.channel.id == call.channel_id and not event.soft:
-            self._request_end(call, CallEnd("completed", "caller hung up", None, f"cause {event.cause}"))
+            self._request_end(call, CallEnd("completed", call.far_end_hung_up, None, f"cause {event.cause}"))
 
     def _on_gone(self, channel_id: str, what: str, destroyed: ChannelDestroyed | None) -> None:
         call = self._channels.get(channel_id)
@@ -167,7 +191,7 @@ class CallControl:
             return
         if channel_id == call.channel_id:
             if call.transferred_to is None:
-                self._request_end(call, CallEnd("completed", "caller hung up", None, what))
+                self._request_end(call, CallEnd("completed", call.far_end_hung_up, None, what))
         elif not call.media_started.is_set() and destroyed is not None:
             self._request_end(call, CallEnd(
                 "failed",
@@ -193,9 +217,16 @@ class CallControl:
         self._channels[channel.id] = call
         call.task = asyncio.create_task(self._lifecycle(call), name=f"call-{channel.id}")
 
-    async def _lifecycle(self, call: Call) -> None:
+    def register(self, call: Call) -> None:
+        """Our own call (an outbound originate): its channel is known before Asterisk creates it."""
+        self.calls[call.channel_id] = call
+        self._channels[call.channel_id] = call
+
+    async def _lifecycle(self, call: Call, body: Callable[[Call], Awaitable[None]] | None = None) -> None:
+        """Run `body` (inbound set-up by default), record how it ended, and always tear down."""
+        self.stats.call_started(call.direction)
         try:
-            await self._setup_and_talk(call)
+            await (body or self._setup_and_talk)(call)
         except asyncio.CancelledError:
             pass  # ended by an event; call.end says why
         except Refusal as refusal:
@@ -208,6 +239,8 @@ class CallControl:
         except AriError as exc:
             log.warning("call failed error_id=%s %s: %s", exc.error_id, call.label, exc)
             self._request_end(call, CallEnd("failed", f"Asterisk refused a request: {exc}", exc.error_id))
+        except sqlite3.Error as exc:  # busy, read-only or full: not a bug, and the PBX can fail over
+            await self._database_unavailable(call, exc)
         except Exception as exc:  # a bug must still hang up and record why
             log.exception("call failed error_id=call-internal %s", call.label)
             self._request_end(call, CallEnd("failed", f"internal error: {exc}", "call-internal"))
@@ -231,10 +264,21 @@ class CallControl:
         log.info("inbound call accepted %s extension=%s workflow=%s", call.label, call.called, route.workflow.id)
         await self.rest.answer(call.channel_id)
         await self.store.runs.set_status(run.id, "in_progress", answered=True)
-        session = await self._connect_media(call, config, route.workflow.id)
+        await self._talk(call, config, route.workflow.id, route.workflow.definition, context)
+
+    async def _talk(self, call: Call, config: TelephonyConfig, workflow_id: int, definition: dict[str, Any],
+                    context: dict[str, Any]) -> None:
+        """The answered part, the same for both directions: external media, bridge, the agent."""
+        session = await self._connect_media(call, config, workflow_id)
         session.controls = _Controls(self, call)
         call.session = session
-        result = await self.agent(session, route.workflow.definition, context, self._sink(call))
+        if definition.get("recording"):
+            await self._start_recording(call, session)
+        if call.end is not None:
+            # Ended while connecting, and the cancellation was lost: Python 3.11's wait_for returns
+            # the result when it completes together with a cancel. Never start the agent then.
+            return
+        result = await self.agent(session, definition, context, self._sink(call))
         if call.end is None:
             if session.closed and call.transferred_to is None and result.status != "completed":
                 call.end = CallEnd("failed", f"media connection closed: {session.close_reason}", "media-closed")
@@ -271,21 +315,57 @@ class CallControl:
                 "websocket_client.conf points at this server's /api/v1/telephony/ws/ari"
             )) from None
 
+    async def _database_unavailable(self, call: Call, exc: sqlite3.Error) -> None:
+        """Before the run exists: refuse like a full quota (congestion). Later: the call fails."""
+        if call.run_id is None:
+            log.warning("call refused error_id=db-unavailable %s: the database cannot be written: %s", call.label, exc)
+            call.end = CallEnd("rejected", f"the database cannot be written: {exc}", "db-unavailable")
+            await self._safely(call, "hang up the refused call", self.rest.hangup(call.channel_id, "congestion"))
+        else:
+            log.warning("call failed error_id=db-unavailable %s: the database cannot be written: %s", call.label, exc)
+            self._request_end(call, CallEnd("failed", f"the database cannot be written: {exc}", "db-unavailable"))
+
+    async def _start_recording(self, call: Call, session: MediaSession) -> None:
+        """The workflow asks for a recording: tap the session (a failure only loses the audio)."""
+        path = recordings_dir(self.store.db.path) / f"run-{call.run_id}.wav"
+        try:
+            call.recorder = await Recorder.start(path)
+        except OSError as exc:
+            log.warning("cannot record the call error_id=recording-failed %s: %s", call.label, exc)
+            return
+        session.recorder = call.recorder
+
+    async def _save_recording(self, call: Call, recorder: Recorder) -> None:
+        seconds = await recorder.close()
+        if seconds is not None and call.run_id is not None:
+            try:
+                await self.store.runs.set_recording(call.run_id, recorder.path.name, round(seconds, 3))
+            except sqlite3.Error as exc:  # the file stays; the retention sweep removes it as an orphan
+                log.warning("could not record the recording error_id=db-unavailable %s: %s", call.label, exc)
+
     def _sink(self, call: Call) -> EventSink:
         async def record(kind: str, role: str | None, text: str | None, data: dict[str, Any]) -> None:
+            if kind == "latency":
+                self.stats.observe_latency(data)
             if call.run_id is not None:
-                await self.store.runs.add_event(call.run_id, kind, role=role, text=text, data=data)
+                try:
+                    await self.store.runs.add_event(call.run_id, kind, role=role, text=text, data=data)
+                except sqlite3.Error as exc:  # the call goes on; only this entry is lost
+                    log.warning("could not record a %s event error_id=db-unavailable %s: %s", kind, call.label, exc)
 
         return record
 
     async def _refuse(self, call: Call, refusal: Refusal) -> None:
         if call.run_id is None:
-            run = await self.store.runs.create(
-                org_id=self.config.organization_id, workflow_id=None, direction="inbound", status="rejected",
-                telephony_configuration_id=self.config.id, call_id=call.channel_id, caller_number=call.caller,
-                called_number=call.called, reason=refusal.message, error_id=refusal.error_id,
-            )
-            call.run_id = run.id
+            try:
+                run = await self.store.runs.create(
+                    org_id=self.config.organization_id, workflow_id=None, direction="inbound", status="rejected",
+                    telephony_configuration_id=self.config.id, call_id=call.channel_id, caller_number=call.caller,
+                    called_number=call.called, reason=refusal.message, error_id=refusal.error_id,
+                )
+                call.run_id = run.id
+            except sqlite3.Error as exc:  # still refuse; only the record is lost
+                log.warning("could not record the refused call error_id=db-unavailable %s: %s", call.label, exc)
         call.end = CallEnd("rejected", refusal.message, refusal.error_id)
         await self._safely(call, "hang up the refused call", self.rest.hangup(call.channel_id, refusal.hangup_reason))
 
@@ -298,6 +378,8 @@ class CallControl:
                 self.registry.discard(call.media_id)
             if call.session is not None:
                 await call.session.close(1000, end.reason)
+            if call.recorder is not None:
+                await self._save_recording(call, call.recorder)
             if call.transferred_to is None and end.status != "rejected":
                 await self._safely(call, "hang up the caller", self.rest.hangup(call.channel_id))
             if call.media_id is not None:
@@ -305,8 +387,7 @@ class CallControl:
             if call.bridge_id is not None:
                 await self._safely(call, "delete the bridge", self.rest.delete_bridge(call.bridge_id))
             if call.run_id is not None:
-                await self.store.runs.finish(call.run_id, end.status, end.reason, error_id=end.error_id,
-                                             hangup_cause=end.cause)
+                await self._finish_run(call, end)
             log.info("call ended %s status=%s reason=%s", call.label, end.status, end.reason)
         except Exception:
             log.exception("teardown failed error_id=teardown-failed %s", call.label)
@@ -315,7 +396,36 @@ class CallControl:
                 if channel_id is not None:
                     self._channels.pop(channel_id, None)
             self.calls.pop(call.channel_id, None)
+            self.stats.call_ended(end.status, call.session.stats if call.session is not None else None)
             call.done.set()
+
+    async def _finish_run(self, call: Call, end: CallEnd, delays: tuple[float, ...] = FINISH_RETRY_DELAYS_S) -> None:
+        """Record the end; while the database cannot be written, keep retrying in the background
+        (the open row holds a quota slot, so it must not stay open)."""
+        assert call.run_id is not None
+        for attempt, delay in enumerate((None, *delays)):
+            if delay is not None:
+                await asyncio.sleep(delay)
+            try:
+                await self.store.runs.finish(call.run_id, end.status, end.reason, error_id=end.error_id,
+                                             hangup_cause=end.cause)
+            except sqlite3.Error as exc:
+                if attempt == 0:
+                    log.warning("could not record the end of the call error_id=db-unavailable %s: %s; retrying",
+                                call.label, exc)
+                    task = asyncio.get_running_loop().create_task(self._finish_run(call, end, delays[1:]),
+                                                                  name=f"finish-run-{call.run_id}")
+                    self._finishing.add(task)
+                    task.add_done_callback(self._finishing.discard)
+                    return
+                continue
+            except Exception:  # the store was closed (shutdown): the next start closes the run
+                return
+            if attempt:
+                log.info("recorded the end of the call after the database came back %s", call.label)
+            return
+        log.error("gave up recording the end of the call error_id=db-unavailable %s: the next start closes "
+                  "the run as failed", call.label)
 
     async def _safely(self, call: Call, what: str, request: Awaitable[Any]) -> None:
         try:
@@ -323,6 +433,15 @@ class CallControl:
         except (AriError, TimeoutError) as exc:
             log.warning("could not %s error_id=%s %s: %s", what, getattr(exc, "error_id", "ari-timeout"),
                         call.label, exc)
+
+    def hang_up(self, run_id: int, reason: str) -> bool:
+        """End the live call of this run (the admin's Hang up button); False when there is none."""
+        for call in list(self.calls.values()):
+            if call.run_id == run_id and not call.tearing_down:
+                log.info("hang-up requested %s reason=%s", call.label, reason)
+                self._request_end(call, CallEnd("completed", reason))
+                return True
+        return False
 
     async def end_all(self, status: str, reason: str, error_id: str) -> None:
         """End every live call (link lost, configuration removed, shutdown) and wait for teardown."""

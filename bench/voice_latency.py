@@ -1,6 +1,6 @@
-"""Voice-to-voice latency of the embedded stack: end of caller speech → first agent audio.
+"""Voice-to-voice latency of the embedded stack: end of caller speech → first audible agent audio.
 
-    python bench/voice_latency.py [--turns 20] [--calls 1,2,4,8,12,16] [--turns-per-call 6]
+    python bench/voice_latency.py [--turns 20] [--calls 1,4,8,12,16,20,24] [--turns-per-call 6]
                                   [--end-of-speech-ms 500] [--budget-s 420]
 
 Each simulated call runs the real runtime (silero VAD, Whisper tiny.en, the script engine,
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -67,7 +68,10 @@ async def one_call(runtime: AgentRuntime, definition: dict[str, Any], phrases: l
     task = asyncio.create_task(runtime.run(call, definition, {"call_id": f"bench-{offset}"}, sink))
     latencies: list[float] = []
     try:
-        await call.until(lambda: replies[0] >= 1, 15)
+        try:
+            await call.until(lambda: replies[0] >= 1, 15)
+        except TimeoutError:
+            return latencies  # never greeted: every turn counts as unanswered
         for turn in range(turns):
             audio = phrases[(offset + turn) % len(phrases)]
             before = replies[0]
@@ -77,12 +81,13 @@ async def one_call(runtime: AgentRuntime, definition: dict[str, Any], phrases: l
                 await call.until(lambda: replies[0] > before, 15)
             except TimeoutError:
                 continue  # not understood (no reply): counted as missing
-            first = call.first_audio_after(ended)
+            first = call.first_audio_after(ended, audible=True)
             if first is not None:
                 latencies.append(first - ended)
             await asyncio.sleep(0.3)  # the caller takes a breath
         await call.hang_up_by_caller()
-        await asyncio.wait_for(task, 5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, 5)
     finally:
         task.cancel()
         await call.aclose()
@@ -116,7 +121,7 @@ async def level(runtime: AgentRuntime, definition: dict[str, Any], phrases: list
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=20, help="turns for the single-call run")
-    parser.add_argument("--calls", default="1,2,4,8,12,16", help="simultaneous-call levels")
+    parser.add_argument("--calls", default="1,4,8,12,16,20,24", help="simultaneous-call levels")
     parser.add_argument("--turns-per-call", type=int, default=6)
     parser.add_argument("--end-of-speech-ms", type=int, default=500)
     parser.add_argument("--budget-s", type=float, default=420)

@@ -7,7 +7,8 @@ from data.models import Organization, User
 
 
 def _org(row: Row) -> Organization:
-    return Organization(row["id"], row["name"], row["max_concurrent_calls"], row["monthly_minutes"])
+    return Organization(row["id"], row["name"], row["max_concurrent_calls"], row["monthly_minutes"],
+                        row["recording_retention_days"])
 
 
 def _user(row: Row) -> User:
@@ -22,9 +23,13 @@ class Accounts:
         return int(await self.db.fetch_value("SELECT count(*) FROM users"))
 
     async def create_organization_with_admin(
-        self, org_name: str, email: str, password_hash: str
+        self, org_name: str, email: str, password_hash: str, *, first_only: bool = False
     ) -> tuple[Organization, User]:
+        """`first_only`: the one-time setup page; refused (Conflict) once any user exists, checked
+        inside the write transaction so two simultaneous setups cannot both succeed."""
         async with self.db.transaction() as tx:
+            if first_only and await tx.fetch_one("SELECT 1 FROM users LIMIT 1"):
+                raise Conflict("email", "setup is already done: log in instead")
             if await tx.fetch_one("SELECT 1 FROM users WHERE email = ?", (email,)):
                 raise Conflict("email", "a user with this email already exists")
             org_id = await tx.execute("INSERT INTO organizations (name) VALUES (?)", (org_name,))
@@ -49,6 +54,14 @@ class Accounts:
             "UPDATE organizations SET max_concurrent_calls = ?, monthly_minutes = ? WHERE id = ?",
             (max_concurrent_calls, monthly_minutes, org_id),
         )
+
+    async def set_recording_retention(self, org_id: int, days: int | None) -> None:
+        await self.db.execute("UPDATE organizations SET recording_retention_days = ? WHERE id = ?", (days, org_id))
+
+    async def first_organization_id(self) -> int | None:
+        """The organisation made at set-up: its admins operate the server (backups)."""
+        value = await self.db.fetch_value("SELECT min(id) FROM organizations")
+        return None if value is None else int(value)
 
     async def user(self, user_id: int) -> User | None:
         row = await self.db.fetch_one("SELECT * FROM users WHERE id = ?", (user_id,))

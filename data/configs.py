@@ -1,6 +1,7 @@
 """Telephony configurations (one ARI connection each). Passwords are stored encrypted."""
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ class Configs:
         row = await self.db.fetch_one(_SELECT + " WHERE c.id = ?", (config_id,))
         return None if row is None else _config(row)
 
-    async def all(self) -> list[TelephonyConfig]:
+    async def all(self) -> builtins.list[TelephonyConfig]:  # `list` is a method here
         """System use only (ARI supervisor at start-up)."""
         return [_config(r) for r in await self.db.fetch_all(_SELECT + " ORDER BY c.id")]
 

@@ -70,10 +70,10 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(str(path))
         try:
-            await writer._execute(_check, writer._conn, str(path))  # noqa: SLF001 - runs in its thread
+            await writer._execute(_check, writer._conn, str(path))  # type: ignore[no-untyped-call]  # noqa: SLF001
             # WAL only after the check, so a file we refuse is left exactly as it was.
             await _run(writer, "PRAGMA journal_mode=WAL")
-            await writer._execute(apply_migrations, writer._conn, str(path))  # noqa: SLF001
+            await writer._execute(apply_migrations, writer._conn, str(path))  # type: ignore[no-untyped-call]  # noqa: SLF001
             reader = await _connect(str(path))
         except BaseException:
             await writer.close()
@@ -85,12 +85,14 @@ class Database:
         await self._writer.close()
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # Execute and fetch to the end in one step on the reader's thread. A statement left active
+        # between awaits would hold the reader's snapshot open, and a query from another task would
+        # then miss rows committed meanwhile (even its own task's write: read-your-writes breaks).
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
@@ -106,10 +108,11 @@ class Database:
             try:
                 await _run(self._writer, "BEGIN IMMEDIATE")
                 yield tx
+                # A failed COMMIT (deferred foreign key, disk full) leaves the transaction open.
+                await asyncio.shield(_run(self._writer, "COMMIT"))
             except BaseException:
                 await asyncio.shield(self._rollback())
                 raise
-            await asyncio.shield(_run(self._writer, "COMMIT"))
         for callback in tx.callbacks:
             await callback()
 
@@ -117,7 +120,7 @@ class Database:
         try:
             await _run(self._writer, "ROLLBACK")
         except sqlite3.OperationalError:
-            pass  # the BEGIN itself failed: nothing to roll back
+            pass  # the BEGIN failed or the COMMIT went through: nothing to roll back
 
     async def execute(self, sql: str, params: Params = ()) -> int | None:
         """One statement in its own transaction; returns lastrowid."""
@@ -127,7 +130,7 @@ class Database:
     async def run_in_thread(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `fn` on the writer's own sqlite3 connection (backup API, integrity checks)."""
         async with self._write_lock:
-            return await self._writer._execute(fn, self._writer._conn)  # noqa: SLF001
+            return await self._writer._execute(fn, self._writer._conn)  # type: ignore[no-untyped-call]  # noqa: SLF001
 
 
 class Transaction:

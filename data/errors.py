@@ -3,6 +3,7 @@
     DatabaseError
      ├── SchemaTooNew      the file was written by a newer Switchboard
      ├── NotOurDatabase    the file is not a Switchboard database
+     ├── SecretKeyError    the key that encrypts stored secrets is unusable
      └── Conflict          a uniqueness rule refused the write (carries the field)
 """
 from __future__ import annotations
@@ -18,6 +19,10 @@ class SchemaTooNew(DatabaseError):
 
 class NotOurDatabase(DatabaseError):
     error_id = "db-not-switchboard"
+
+
+class SecretKeyError(DatabaseError):
+    error_id = "secret-key-invalid"
 
 
 class Conflict(DatabaseError):

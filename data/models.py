@@ -13,6 +13,7 @@ class Organization:
     name: str
     max_concurrent_calls: int
     monthly_minutes: int | None
+    recording_retention_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ class WorkflowRun:
     duration_s: float | None
     workflow_name: str | None = None
     configuration_name: str | None = None
+    recording_path: str | None = None  # file name under <db dir>/recordings/
+    recording_s: float | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
 
 
 @dataclass(frozen=True)

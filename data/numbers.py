@@ -1,6 +1,7 @@
 """Phone numbers: SIP extensions of a configuration, each with an inbound workflow."""
 from __future__ import annotations
 
+import builtins
 import sqlite3
 
 from data.db import Database, Row
@@ -57,7 +58,7 @@ class PhoneNumbers:
         )
         return None if row is None else _number(row)
 
-    async def using_workflow(self, org_id: int, workflow_id: int) -> list[PhoneNumber]:
+    async def using_workflow(self, org_id: int, workflow_id: int) -> builtins.list[PhoneNumber]:
         rows = await self.db.fetch_all(
             _SELECT + " WHERE p.organization_id = ? AND p.inbound_workflow_id = ? ORDER BY p.address",
             (org_id, workflow_id),

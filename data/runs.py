@@ -1,6 +1,7 @@
 """Workflow runs (one per call or refused call) and their events (transcript, DTMF, actions)."""
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ def _run(row: Row) -> WorkflowRun:
         duration_s=row["duration_s"],
         workflow_name=row["workflow_name"] if "workflow_name" in keys else None,
         configuration_name=row["configuration_name"] if "configuration_name" in keys else None,
+        recording_path=row["recording_path"] if "recording_path" in keys else None,
+        recording_s=row["recording_s"] if "recording_s" in keys else None,
     )
 
 
@@ -133,7 +136,8 @@ class Runs:
         self, org_id: int, flt: RunFilter | None = None, *, limit: int = 50, before_id: int | None = None
     ) -> list[WorkflowRun]:
         flt = flt or RunFilter()
-        where, params = ["r.organization_id = ?"], [org_id]
+        where: builtins.list[str] = ["r.organization_id = ?"]
+        params: builtins.list[int | str] = [org_id]
         for column, value in (
             ("r.telephony_configuration_id = ?", flt.telephony_configuration_id),
             ("r.workflow_id = ?", flt.workflow_id),
@@ -174,6 +178,20 @@ class Runs:
                 (status, reason, error_id, hangup_cause, run_id),
             ) > 0
 
+    async def set_recording(self, run_id: int, name: str | None, seconds: float | None = None) -> None:
+        """Attach (or, with None, detach) the run's recording file."""
+        await self.db.execute("UPDATE workflow_runs SET recording_path = ?, recording_s = ? WHERE id = ?",
+                              (name, seconds, run_id))
+
+    async def delete(self, org_id: int, run_id: int) -> bool:
+        """Delete an ended run and its events (a live call's run stays). The caller removes the
+        recording file it read from the run beforehand."""
+        async with self.db.transaction() as tx:
+            return await tx.execute_rowcount(
+                "DELETE FROM workflow_runs WHERE organization_id = ? AND id = ? AND ended_at IS NOT NULL",
+                (org_id, run_id),
+            ) > 0
+
     async def finish_all_open(self, status: str, reason: str, error_id: str) -> int:
         """At start-up: runs a previous process left open can never finish now."""
         async with self.db.transaction() as tx:
@@ -207,7 +225,7 @@ class Runs:
             (run_id, kind, role, text, json.dumps(data or {})),
         )
 
-    async def events(self, run_id: int) -> list[RunEvent]:
+    async def events(self, run_id: int) -> builtins.list[RunEvent]:  # `list` is a method here
         rows = await self.db.fetch_all("SELECT * FROM run_events WHERE run_id = ? ORDER BY id", (run_id,))
         return [RunEvent(r["id"], r["run_id"], r["at"], r["kind"], r["role"], r["text"], json.loads(r["data"]))
                 for r in rows]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from data.errors import SecretKeyError
+
 
 class SecretBox:
     def __init__(self, key_material: bytes) -> None:
@@ -25,11 +27,12 @@ class SecretBox:
             return cls(env_key.encode())
         path = data_dir / "secret.key"
         if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(base64.urlsafe_b64encode(os.urandom(32)))
-        return cls(path.read_bytes().strip())
+            _create_key_file(path)
+        material = path.read_bytes().strip()
+        if not material:
+            raise SecretKeyError(f"{path} is empty: restore it from a backup, or delete it and re-enter "
+                                 "the ARI passwords")
+        return cls(material)
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()
@@ -41,3 +44,15 @@ class SecretBox:
             raise ValueError(
                 "cannot decrypt a stored secret: the secret key changed; re-enter the password"
             ) from exc
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process (the CLI, a second start) made it first
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(base64.urlsafe_b64encode(os.urandom(32)))
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -25,8 +25,8 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path, secret_key: str | None = None) -> Store:
+        box = SecretBox.load(path.parent, secret_key)  # first: a refused key leaves no connection open
         db = await Database.open(path)
-        box = SecretBox.load(path.parent, secret_key)
         return cls(db, box, Accounts(db), Configs(db, box), PhoneNumbers(db), Workflows(db), Runs(db))
 
     async def close(self) -> None:

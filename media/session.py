@@ -72,6 +72,15 @@ class _Mark:
     done: asyncio.Future[bool]
 
 
+class AudioTap(Protocol):
+    """Sees both directions of audio (a call recorder, `media.recording.Recorder`). Called on the
+    hot path: it must only buffer. Times are on the session's clock."""
+
+    def caller(self, ulaw: bytes, at: float) -> None: ...
+    def agent(self, ulaw: bytes, at: float) -> None: ...
+    def agent_flushed(self, at: float) -> None: ...
+
+
 class CallControls(Protocol):
     """What the agent may do to the call beyond audio; provided by call control."""
 
@@ -91,6 +100,7 @@ class MediaSession:
         self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self.stats = MediaStats()
         self.controls: CallControls | None = None
+        self.recorder: AudioTap | None = None
         self._frame_size = start.optimal_frame_size or 160
         self._ptime = (start.ptime or 20) / 1000
         self._lead = lead_s
@@ -139,6 +149,8 @@ class MediaSession:
         self._out.clear()
         self._framer.clear()
         self._playout, self._sent_since_clock = None, 0
+        if self.recorder is not None:
+            self.recorder.agent_flushed(self._now())
         await self._command("FLUSH_MEDIA")
         return heard
 
@@ -202,6 +214,8 @@ class MediaSession:
                     return
                 if isinstance(message, bytes):
                     self.stats.frames_in += 1
+                    if self.recorder is not None:
+                        self.recorder.caller(message, self._now())
                     self.events.put_nowait(AudioIn(message))
                 else:
                     self._on_text(message)
@@ -287,8 +301,11 @@ class MediaSession:
                     break
                 batch.append(self._out.popleft())
             if batch:
+                data = b"".join(batch)
                 async with self._send_lock:
-                    await self.socket.send_bytes(b"".join(batch))
+                    await self.socket.send_bytes(data)
+                if self.recorder is not None:
+                    self.recorder.agent(data, self._playout.play_time(self._sent_since_clock))
                 self._sent_since_clock += len(batch)
                 self.stats.frames_out += len(batch)
             self._backlog = bool(self._out)

@@ -3,12 +3,14 @@
     settings       Settings with a tmp database and a fixed secret key
     app            the app with its lifespan running (database open, migrations applied)
     store          app.state.store
+    clients        factory of more clients (closed at the end of the test)
     client         an anonymous client (no key, no session, no Origin)
     make_tenant    async factory: an organisation + admin + API key, with a Bearer client
     tenant, other  two organisations
     browser        a client logged in as `tenant` that sends Origin like a browser
 
 Clients use `raise_app_exceptions=False`, so a crash shows up as a 500 response, not an exception.
+Password hashing runs at argon2's minimum cost here (`cheap_password_hashing`).
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from starlette.applications import Starlette
 
 import web.auth
 import web.views_auth
-
 from app import create_app
 from data.models import User
 from data.store import Store

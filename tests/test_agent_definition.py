@@ -43,6 +43,8 @@ def test_defaults_fill_in_and_validation_is_idempotent() -> None:
     (script({"name": "a", "keywords": ["x"], "goto": "nowhere"}), "definition.script.states.menu.intents.0.goto"),
     (script({"name": "a", "action": "hang_up"}), "definition.script.states.menu.intents.0"),
     (script({"name": "a", "regex": "(", "action": "hang_up"}), "definition.script.states.menu.intents.0.regex"),
+    (script({"name": "a", "regex": r"(\w+\s?)+$", "action": "hang_up"}),
+     "definition.script.states.menu.intents.0.regex"),
     (script({"name": "a", "keywords": ["x"], "action": "dance"}), "definition.script.states.menu.intents.0.action"),
     (script({"name": "a", "keywords": ["x"], "action": "say"}), "definition.script.states.menu.intents.0.say"),
     (script({"name": "a", "keywords": ["x"], "action": "hang_up", "colour": 1}),

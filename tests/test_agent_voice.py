@@ -162,3 +162,13 @@ async def test_caller_hang_up_ends_the_run_promptly(runtime: AgentRuntime) -> No
     ended = time.monotonic()
     result = await finish(call, task, 2)
     assert result.status == "completed" and time.monotonic() - ended < 1.0
+
+
+async def test_optional_piper_voice_speaks_when_installed() -> None:
+    pytest.importorskip("piper", reason="piper-tts is an optional GPL extra (requirements-piper.txt)")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.tts import PiperTts
+    with ThreadPoolExecutor(1) as pool:
+        chunks = [chunk async for chunk in PiperTts(pool).synthesize("Thanks for calling.")]
+    assert chunks and sum(len(c) for c in chunks) > 4000  # over half a second at 8 kHz

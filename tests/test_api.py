@@ -1,10 +1,14 @@
 """JSON API under /api/v1: CRUD of every resource, auth, organisation scoping, error shapes."""
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from data.store import Store
 from tests.conftest import Tenant
@@ -117,6 +121,17 @@ async def test_config_validation(tenant: Tenant, overrides: dict[str, Any], fiel
     error = assert_error(await tenant.api.post(CONFIGS, json=config_body(**overrides)), 422, "validation-failed")
     assert field in error["fields"] and error["fields"][field]
     assert (await tenant.api.get(CONFIGS)).json() == {"items": []}
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("http://PBX.example.com:8088/ari/", "http://pbx.example.com:8088"),
+    ("http://pbx:80", "http://pbx"), ("https://pbx:443/", "https://pbx"), ("https://pbx:8089/ari", "https://pbx:8089"),
+    ("http://[::1]:8088", "http://[::1]:8088"), ("http://10.0.0.5:8088/asterisk/ari", "http://10.0.0.5:8088/asterisk"),
+])
+async def test_endpoint_is_normalised(tenant: Tenant, raw: str, clean: str) -> None:
+    created = await new_config(tenant, ari_endpoint_url=raw)
+    assert created["ari_endpoint_url"] == clean
+    assert_error(await tenant.api.post(CONFIGS, json=config_body(ari_endpoint_url=clean)), 409)
 
 
 async def test_config_update_validation_keeps_object(tenant: Tenant) -> None:
@@ -414,6 +429,45 @@ async def test_other_organisations_objects_are_404_and_unchanged(tenant: Tenant,
     assert (await tenant.api.get(RUNS, params={"workflow_id": workflow["id"]})).json()["items"] == []
 
 
+def route_urls(app: Starlette, ids: dict[str, int]) -> list[tuple[str, str]]:
+    """(method, url) of every HTTP route in the routing table, path ids filled from `ids`."""
+    found = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(ids[m.group(1)]), route.path)
+            found += [(method, url) for method in sorted(route.methods or ()) if method != "HEAD"]
+    return found
+
+
+async def test_every_route_guards_its_objects(tenant: Tenant, other: Tenant, app: Starlette, store: Store,
+                                              client: httpx.AsyncClient, browser: httpx.AsyncClient) -> None:
+    """Walks the routing table, so routes added later are held to the same rules: every API route
+    wants a key, another organisation's ids are 404 everywhere, and nothing answers 500."""
+    config = await new_config(other)
+    workflow = await new_workflow(other, "Theirs")
+    number = await new_number(other, config["id"], "8000", workflow["id"])
+    run = await store.runs.create(org_id=other.org_id, workflow_id=workflow["id"], direction="inbound",
+                                  status="in_progress")
+    theirs = {"config_id": config["id"], "number_id": number["id"], "workflow_id": workflow["id"], "run_id": run.id}
+    snapshot = (await other.api.get(f"{CONFIGS}/{config['id']}/phone-numbers")).json()
+    routes = route_urls(app, theirs)
+    assert len(routes) > 40
+    for method, url in routes:
+        api = url.startswith("/api/")
+        if api:
+            assert_error(await client.request(method, url, json={}), 401, "auth-required")
+        if any(str(v) in url.split("/") for v in theirs.values()) and "{" not in url:
+            me = tenant.api if api else browser
+            response = await me.request(method, url, json={} if api else None)
+            assert response.status_code == 404, (method, url, response.status_code)
+    for method, url in route_urls(app, dict.fromkeys(theirs, 2**64)) + routes:
+        for body in ({}, {"name": ["x"], "id": 2**70}):
+            response = await tenant.api.request(method, url, json=body)
+            assert response.status_code < 500 or (url == "/readyz" and response.status_code == 503), (method, url)
+    assert (await other.api.get(f"{CONFIGS}/{config['id']}/phone-numbers")).json() == snapshot
+    assert (await store.runs.get(other.org_id, run.id)) is not None
+
+
 # Secrets -------------------------------------------------------------------------------------
 
 def raw_database_bytes(store: Store) -> bytes:
@@ -441,11 +495,16 @@ async def test_password_round_trips_and_is_encrypted_at_rest(tenant: Tenant, sto
     assert changed.encode() not in raw_database_bytes(store)
 
 
-async def test_password_never_appears_in_responses(tenant: Tenant, browser: httpx.AsyncClient) -> None:
+async def test_password_never_appears_in_responses(tenant: Tenant, browser: httpx.AsyncClient, app: Starlette,
+                                                   store: Store) -> None:
     config = await new_config(tenant, app_password=NASTY_PASSWORD)
     workflow = await new_workflow(tenant)
     number = await new_number(tenant, config["id"], "8000", workflow["id"])
+    run = await store.runs.create(org_id=tenant.org_id, workflow_id=workflow["id"], direction="inbound",
+                                  status="completed", telephony_configuration_id=config["id"])
     c = f"/telephony-configurations/{config['id']}"
+    mine = {"config_id": config["id"], "number_id": number["id"], "workflow_id": workflow["id"], "run_id": run.id}
+    every_get = [url for method, url in route_urls(app, mine) if method == "GET"]
     seen: list[httpx.Response] = [
         await tenant.api.get(CONFIGS), await tenant.api.get(f"{CONFIGS}/{config['id']}"),
         await tenant.api.patch(f"{CONFIGS}/{config['id']}", json={"name": "x"}),
@@ -460,6 +519,9 @@ async def test_password_never_appears_in_responses(tenant: Tenant, browser: http
             response = await browser.get(url, headers=headers)
             assert response.status_code in (200, 303), (url, response.status_code)
             seen.append(response)
+    for url in every_get:  # and every other page or resource there is
+        seen += [await browser.get(url), await browser.get(url, headers={"HX-Request": "true"}),
+                 await tenant.api.get(url)]
     # A refused edit re-renders the form: the password typed in must not come back either.
     seen.append(await browser.post(c, data=config_body(app_password=NASTY_PASSWORD, ari_endpoint_url="bad"),
                                    headers={"HX-Request": "true"}))
@@ -477,7 +539,9 @@ async def test_password_never_appears_in_responses(tenant: Tenant, browser: http
 
 async def test_unknown_api_routes_and_methods_are_json(tenant: Tenant) -> None:
     assert_error(await tenant.api.get(f"{API}/nope"), 404, "not-found")
-    assert_error(await tenant.api.post(RUNS, json={}), 405, "method-not-allowed")
+    not_allowed = await tenant.api.post(RUNS, json={})
+    assert_error(not_allowed, 405, "method-not-allowed")
+    assert "GET" in not_allowed.headers["allow"]
     assert_error(await tenant.api.get(f"{CONFIGS}/{2**63}"), 404, "not-found")
     assert_error(await tenant.api.get(f"{CONFIGS}/{10**30}/phone-numbers/1"), 404)
     assert_error(await tenant.api.get(f"{CONFIGS}/0"), 404)
@@ -493,3 +557,21 @@ async def test_unknown_api_routes_and_methods_are_json(tenant: Tenant) -> None:
 async def test_bad_bodies(tenant: Tenant, content: bytes, status: int) -> None:
     response = await tenant.api.post(CONFIGS, content=content, headers={"Content-Type": "application/json"})
     assert_error(response, status)
+
+
+async def test_body_limit_also_without_content_length(tenant: Tenant) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"x" * 100_000
+        yield b'"}'
+
+    response = await tenant.api.post(CONFIGS, content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_error(response, 413, "body-too-large")
+
+
+async def test_browser_session_with_proxy_basic_auth_may_use_the_api(browser: httpx.AsyncClient) -> None:
+    # Only a Bearer key replaces the session; a reverse proxy's Basic credentials do not.
+    response = await browser.get(CONFIGS, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert response.status_code == 200

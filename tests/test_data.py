@@ -12,7 +12,7 @@ import pytest
 
 from data.configs import ConfigFields
 from data.db import Database
-from data.errors import Conflict
+from data.errors import Conflict, SecretKeyError
 from data.secretbox import SecretBox
 from data.store import Store
 
@@ -59,6 +59,26 @@ async def test_transaction_rolls_back_and_fires_callbacks_only_after_commit(stor
         tx.after_commit(note)
         assert fired == []
     assert fired == ["kept"]
+
+
+async def test_reads_see_writes_committed_before_them(store: Store) -> None:
+    """Read-your-writes while other tasks keep the one reader connection busy: create() reads its
+    new row back, which must never come back missing."""
+    org_id = await org(store)
+
+    async def keep_reading() -> None:
+        while True:
+            await store.workflows.list(org_id)
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(3)]
+    try:
+        for _ in range(4):
+            created = await asyncio.gather(*(store.workflows.create(org_id, f"w{i}", {}) for i in range(50)))
+            assert all(await asyncio.gather(*(store.workflows.get(org_id, w.id) for w in created)))
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
 
 
 async def test_concurrent_writes_are_serialised(store: Store) -> None:
@@ -286,3 +306,30 @@ async def test_database_close_and_reopen(tmp_path: Path) -> None:
         assert await db.fetch_value("SELECT name FROM organizations") == "A"
     finally:
         await db.close()
+
+
+async def test_failed_commit_leaves_no_open_transaction(store: Store) -> None:
+    fired: list[bool] = []
+
+    async def note() -> None:
+        fired.append(True)
+
+    with pytest.raises(sqlite3.IntegrityError):
+        async with store.db.transaction() as tx:
+            await tx.execute("PRAGMA defer_foreign_keys = ON")
+            await tx.execute("INSERT INTO workflows (organization_id, name) VALUES (999, 'orphan')")
+            tx.after_commit(note)
+    assert fired == []
+    org_id = await org(store)  # the writer is usable again
+    assert await store.db.fetch_value("SELECT count(*) FROM workflows WHERE name = 'orphan'") == 0
+    assert org_id > 0
+
+
+def test_empty_secret_key_file_is_refused(tmp_path: Path) -> None:
+    from tests.test_migrations import cli
+
+    (tmp_path / "secret.key").write_bytes(b"\n")
+    with pytest.raises(SecretKeyError, match="is empty"):
+        SecretBox.load(tmp_path)
+    result = cli(tmp_path / "switchboard.db", "create-api-key", "--email", "a@example.com")
+    assert result.returncode != 0 and "secret-key-invalid" in result.stderr and "Traceback" not in result.stderr

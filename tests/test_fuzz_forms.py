@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.definition import validate_definition
 from data.store import Store
 from tests.conftest import Tenant
 from tests.test_api import CONFIGS, RUNS, WORKFLOWS, config_body, new_config, new_number, new_workflow
@@ -41,6 +42,64 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**80), ma
                     st.sampled_from([2**63, 2**63 - 1, -(2**63), 1.0, 1.5, -0.0, 10**300]))
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+
+
+finite = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+              st.floats(allow_nan=False, allow_infinity=False), nasty_text),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6)
+
+
+def maybe(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly plausible values (to reach the deeper checks), sometimes anything."""
+    return st.one_of(good, good, finite)
+
+
+def section(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    extra = st.dictionaries(st.text(max_size=6), finite, max_size=1)
+    return st.builds(lambda a, b: b | a, st.fixed_dictionaries({}, optional={k: maybe(v) for k, v in fields.items()}),
+                     extra)
+
+
+short = st.text(max_size=12)
+state_names = st.sampled_from(["menu", "sales", "bad name", "", "x" * 41])
+regexes = st.one_of(st.sampled_from(["a{4294967296}", "(", "[z-a]", "\\d+", "(?i)yes|yeah", "(a+)+$", "\\N{x}",
+                                     "(?<=a+)b", "a(?i)b", "(" * 200 + ")" * 200]), short)
+intent = section({"name": short, "keywords": st.lists(short, max_size=3), "regex": regexes,
+                  "dtmf": st.lists(st.sampled_from(["1", "#", "*", "12", "a"]), max_size=3),
+                  "say": short, "action": st.sampled_from(["goto", "transfer", "hang_up", "say", "dance"]),
+                  "goto": state_names, "extension": st.sampled_from(["6001", "PJSIP/6001", "", "*9"])})
+state = section({"say": short, "reprompt": short, "fallback": short, "intents": st.lists(intent, max_size=3)})
+script = section({"start": state_names, "states": st.dictionaries(state_names, state, max_size=3),
+                  "fallback": short, "repeat_phrases": st.lists(short, max_size=3)})
+url = st.sampled_from(["http://llm:8080/v1", "https://api.example.com/v1/", "ftp://x", "http://", ""])
+number = st.one_of(st.integers(-5, 10_000), st.floats(-1, 300, allow_nan=False))
+llm = section({"instructions": short, "base_url": url, "model": short, "api_key": short, "temperature": number,
+               "max_tokens": number, "timeout_s": number, "allowed_extensions": st.lists(short, max_size=3),
+               "reprompt": short, "apology": short})
+providers = st.sampled_from(["embedded", "openai", "piper", "other"])
+stt = section({"provider": providers, "base_url": url, "model": short, "api_key": short})
+tts = section({"provider": providers, "base_url": url, "model": short, "voice": short, "api_key": short})
+definition_docs = section({
+    "version": st.sampled_from([1, 2]), "engine": st.sampled_from(["script", "llm", "x"]), "greeting": short,
+    "language": short, "voice": st.sampled_from(["default", "heart", "alloy"]), "barge_in": st.booleans(),
+    "end_of_speech_ms": number, "no_input_reprompt_s": number, "no_input_hangup_s": number,
+    "max_duration_s": number, "recording": st.booleans(), "farewell": short,
+    "script": script, "llm": llm, "stt": stt, "tts": tts})
+
+
+@settings(fuzz, max_examples=EXAMPLES * 10)
+@given(raw=definition_docs)
+def test_definition_validation_is_total_and_idempotent(raw: dict[str, Any]) -> None:
+    """Never raises; a definition it accepts is plain JSON and is accepted again unchanged (a stored
+    definition is re-validated when a workflow is patched)."""
+    clean, errors = validate_definition(raw)
+    if clean is None:
+        assert errors and all(k == "definition" or k.startswith("definition.") for k in errors)
+        return
+    json.dumps(clean, allow_nan=False)
+    assert validate_definition(clean) == (clean, {})
 
 
 def body_of(keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
@@ -250,3 +309,20 @@ async def test_malformed_form_bodies(browser: httpx.AsyncClient, objects: dict[s
         for headers in ({}, {"HX-Request": "true"}):
             response = await browser.post(url, content=content, headers={"Content-Type": content_type, **headers})
             check(response)
+
+
+NASTY_DEFINITIONS = ['{"greeting": 5}', '{"greeting": null}', '{"greeting": ["a"]}', '{"script": {"x": NaN}}',
+                     '{"llm": {"x": Infinity}}', '{"farewell": 1e400}', '{"voice": "\\ud800"}', "[" * 50_000,
+                     '{"a":' * 5_000, '"text"', "null", "1", '{"greeting": "\\u0000\\u001f"}', "{} {}", "\ufeff{}"]
+
+
+@pytest.mark.parametrize("definition", NASTY_DEFINITIONS, ids=range(len(NASTY_DEFINITIONS)))
+async def test_nasty_workflow_definitions_in_forms(tenant: Tenant, browser: httpx.AsyncClient,
+                                                   objects: dict[str, int], definition: str) -> None:
+    for url in ("/workflows", f"/workflows/{objects['workflow']}"):
+        for data in ({"name": "W", "definition": definition}, {"name": "W", "greeting": "Hi", "definition": definition}):
+            for headers in ({}, {"HX-Request": "true"}):
+                check(await browser.post(url, data=data, headers=headers))
+    assert (await browser.get("/workflows")).status_code == 200
+    assert (await browser.get(f"/workflows/{objects['workflow']}")).status_code == 200
+    assert (await tenant.api.get(WORKFLOWS)).status_code == 200

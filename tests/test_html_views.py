@@ -289,6 +289,24 @@ async def test_unknown_pages_are_404(browser: httpx.AsyncClient, url: str) -> No
     assert (await browser.post(url, data={"name": "x"})).status_code in (404, 405)
 
 
+async def test_user_text_is_escaped(tenant: Tenant, browser: httpx.AsyncClient) -> None:
+    evil = '<img src=x onerror="alert(1)">'
+    config = await new_config(tenant, name=evil)
+    workflow = await new_workflow(tenant, name=evil, greeting=evil)
+    await tenant.api.post(f"{CONFIGS}/{config['id']}/phone-numbers",
+                          json={"address": "8000", "label": evil, "inbound_workflow_id": workflow["id"]})
+    for url in (BASE, f"{BASE}/{config['id']}", f"{BASE}/{config['id']}/edit", "/workflows",
+                f"/workflows/{workflow['id']}"):
+        page = await browser.get(url)
+        assert page.status_code == 200 and evil not in page.text and "&lt;img" in page.text, url
+
+
+async def test_oversized_form_is_413(browser: httpx.AsyncClient, store: Store, tenant: Tenant) -> None:
+    response = await browser.post(BASE, data=config_form(name="x" * 1_100_000))
+    assert response.status_code == 413 and is_full_page(response) and "body-too-large" in response.text
+    assert await store.configs.list(tenant.org_id) == []
+
+
 async def test_pages_need_login_but_not_for_static(client: httpx.AsyncClient, tenant: Tenant) -> None:
     for url in (BASE, f"{BASE}/new", "/workflows", "/calls", f"{BASE}/1"):
         assert (await client.get(url)).status_code == 303

@@ -35,6 +35,8 @@ def run_json(r: WorkflowRun) -> dict[str, Any]:
         "call_id": r.call_id, "caller_number": r.caller_number, "called_number": r.called_number,
         "context": r.context, "hangup_cause": r.hangup_cause, "created_at": r.created_at,
         "answered_at": r.answered_at, "ended_at": r.ended_at, "duration_s": r.duration_s,
+        "recording_url": f"/api/v1/workflow-runs/{r.id}/recording" if r.recording_path else None,
+        "recording_s": r.recording_s if r.recording_path else None,
     }
 
 

@@ -6,15 +6,14 @@ from starlette.responses import JSONResponse, Response
 
 from data.errors import Conflict
 from data.models import Workflow
-from data.runs import FINAL_STATUSES, RunFilter
+from data.runs import RunFilter
 from web.api_serial import event_json, run_json, workflow_json
 from web.auth import api, org_id
 from web.errors import ApiError, invalid, not_found
-from web.forms import parse_id
 from web.requests import json_object, path_id
+from web.recordings import delete_run_of, recording_response
+from web.runs_query import parse_run_query
 from web.workflow_input import from_api
-
-RUN_STATUSES = ("queued", "ringing", "in_progress", *FINAL_STATUSES)
 
 
 async def _workflow(request: Request) -> Workflow:
@@ -71,31 +70,11 @@ async def delete_workflow(request: Request) -> Response:
 
 
 def run_filter(request: Request) -> tuple[RunFilter, int, int | None]:
-    """Filters, page size and cursor from the query string; bad values are a 422."""
-    q = request.query_params
-    errors: dict[str, str] = {}
-    ids: dict[str, int | None] = {}
-    for key in ("telephony_configuration_id", "workflow_id", "before_id"):
-        value = parse_id(q.get(key))
-        if value == "invalid":
-            errors[key] = "must be a positive whole number"
-        else:
-            ids[key] = value  # type: ignore[assignment]
-    direction = q.get("direction") or None
-    if direction not in (None, "inbound", "outbound", "test"):
-        errors["direction"] = "inbound, outbound or test"
-    status = q.get("status") or None
-    if status is not None and status not in RUN_STATUSES:
-        errors["status"] = "one of " + ", ".join(RUN_STATUSES)
-    limit = parse_id(q.get("limit", "50"))
-    if not isinstance(limit, int) or not 1 <= limit <= 500:
-        errors["limit"] = "between 1 and 500"
-    if errors:
+    """Filters, page size and cursor from the query string (`web.runs_query`); bad values are a 422."""
+    query, errors = parse_run_query(request.query_params)
+    if query is None:
         raise invalid(errors)
-    flt = RunFilter(ids["telephony_configuration_id"], ids["workflow_id"], direction, status,
-                    q.get("since") or None, q.get("until") or None)
-    assert isinstance(limit, int)
-    return flt, limit, ids["before_id"]
+    return query.filter, query.limit, query.before_id
 
 
 @api
@@ -113,3 +92,28 @@ async def get_run(request: Request) -> Response:
         raise not_found("workflow run")
     events = await request.app.state.store.runs.events(run.id)
     return JSONResponse(run_json(run) | {"events": [event_json(e) for e in events]})
+
+
+@api
+async def delete_run(request: Request) -> Response:
+    """Delete an ended run, its events and its recording; a live call is a 409."""
+    await delete_run_of(request, path_id(request, "run_id"))
+    return Response(status_code=204)
+
+
+@api
+async def run_recording(request: Request) -> Response:
+    return await recording_response(request, path_id(request, "run_id"))
+
+
+@api
+async def hang_up_run(request: Request) -> Response:
+    """End a live call (any direction), like the Hang up button: 202, or 409 when it is not live."""
+    run = await request.app.state.store.runs.get(org_id(request), path_id(request, "run_id"))
+    if run is None:
+        raise not_found("workflow run")
+    if run.ended_at is not None:
+        raise ApiError(409, "run-ended", f"this run already ended ({run.status})")
+    if not request.app.state.telephony.hang_up(run.id):
+        raise ApiError(409, "not-live-here", "this run has no live call on this server")
+    return JSONResponse({"workflow_run_id": run.id}, status_code=202)

@@ -115,7 +115,7 @@ def api(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         try:
             # A request that presents a key is judged by that key alone, never by the session.
-            has_key = "authorization" in request.headers
+            has_key = request.headers.get("authorization", "").lower().startswith("bearer")
             user = await bearer_user(request) if has_key else await session_user(request)
             if user is None:
                 raise ApiError(401, "auth-required", "an API key is required: Authorization: Bearer <key>")

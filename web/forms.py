@@ -65,6 +65,8 @@ def normalise_endpoint(raw: str) -> tuple[str | None, str | None]:
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
+    if port == {"http": 80, "https": 443}[parts.scheme]:
+        port = None  # one spelling per endpoint, so the duplicate check sees through it
     netloc = host if port is None else f"{host}:{port}"
     return f"{parts.scheme}://{netloc}{path}", None
 

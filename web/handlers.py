@@ -36,7 +36,9 @@ async def api_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error_id = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return _respond(request, ApiError(exc.status_code, error_id, str(exc.detail).lower()))
+    response = _respond(request, ApiError(exc.status_code, error_id, str(exc.detail).lower()))
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

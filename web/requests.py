@@ -12,8 +12,27 @@ MAX_FORM_FIELDS = 200
 MAX_BODY_BYTES = 1_000_000
 
 
+async def limited_body(request: Request) -> bytes:
+    """The whole body, refused with a 413 as soon as it passes MAX_BODY_BYTES (before it is all in
+    memory). Starlette keeps it in `request._body`, where `form()` and `body()` read it again."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "body-too-large", "the request body is larger than 1 MB")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "body-too-large", "the request body is larger than 1 MB")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # noqa: SLF001 - Starlette's own cache of the body
+    return body
+
+
 async def form_values(request: Request) -> dict[str, str]:
     """The last value of each field, as text (files are refused)."""
+    await limited_body(request)
     try:
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     except Exception as exc:  # python-multipart raises several types for malformed bodies
@@ -47,9 +66,7 @@ def parse_json(text: str | bytes) -> Any:
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "body-too-large", "the request body is larger than 1 MB")
+    body = await limited_body(request)
     try:
         data = parse_json(body or b"{}")
     except ValueError as exc:

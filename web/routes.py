@@ -5,7 +5,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from media.endpoint import media_endpoint
-from web import api, api_telephony, api_workflows, health, views_diagnostics, views_auth, views_calls, views_configs, views_workflows
+from web import api, api_telephony, api_workflows, health, views_diagnostics, views_auth, views_calls, views_configs, views_test_call, views_workflows
+from web import api_usage, metrics, views_backup, views_usage
 from web.templating import TEMPLATES_DIR
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
@@ -18,6 +19,8 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/", views_auth.home),
         Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/metrics", metrics.metrics),
         Route("/setup", views_auth.setup, methods=["GET", "POST"]),
         Route("/login", views_auth.login_page, methods=["GET", "POST"]),
         Route("/logout", views_auth.logout_view, methods=["POST"]),
@@ -48,6 +51,20 @@ def routes() -> list[BaseRoute]:
         Route("/workflows/{workflow_id:int}/delete", views_workflows.delete_workflow, methods=["POST"]),
         Route("/calls", views_calls.list_calls),
         Route("/calls/{run_id:int}", views_calls.call_detail),
+        Route("/calls/{run_id:int}", views_calls.delete_call, methods=["DELETE"]),
+        Route("/calls/{run_id:int}/delete", views_calls.delete_call, methods=["POST"]),
+        Route("/calls/{run_id:int}/hangup", views_calls.hang_up, methods=["POST"]),
+        Route("/calls/{run_id:int}/recording", views_calls.call_recording),
+        # Organisation: usage, limits, backups (HTML)
+        Route("/organization", views_usage.organization_page),
+        Route("/organization/limits", views_usage.update_limits, methods=["POST"]),
+        Route("/organization/backup.db", views_backup.download_backup),
+        Route("/organization/recordings.tar", views_backup.download_recordings),
+        Route("/organization/backups", views_backup.backup_now, methods=["POST"]),
+        Route("/test-call", views_test_call.test_call_form),
+        Route("/test-call", views_test_call.place_test_call, methods=["POST"]),
+        Route("/test-call/{run_id:int}", views_test_call.test_call_progress),
+        Route("/test-call/{run_id:int}/cancel", views_test_call.cancel_test_call, methods=["POST"]),
         # JSON API
         Route(A + "/telephony-configurations", api.list_configs),
         Route(A + "/telephony-configurations", api.create_config, methods=["POST"]),
@@ -68,6 +85,14 @@ def routes() -> list[BaseRoute]:
         Route(A + "/workflows/{workflow_id:int}", api_workflows.delete_workflow, methods=["DELETE"]),
         Route(A + "/workflow-runs", api_workflows.list_runs),
         Route(A + "/workflow-runs/{run_id:int}", api_workflows.get_run),
+        Route(A + "/workflow-runs/{run_id:int}", api_workflows.delete_run, methods=["DELETE"]),
+        Route(A + "/workflow-runs/{run_id:int}/hangup", api_workflows.hang_up_run, methods=["POST"]),
+        Route(A + "/workflow-runs/{run_id:int}/recording", api_workflows.run_recording),
+        Route(A + "/organization/usage", api_usage.get_usage),
+        Route(A + "/organization/limits", api_usage.get_limits),
+        Route(A + "/organization/limits", api_usage.update_limits, methods=["PUT", "PATCH"]),
+        Route(A + "/workflow-runs/{run_id:int}/cancel", api_telephony.cancel_run, methods=["POST"]),
+        Route(A + "/telephony/initiate-call", api_telephony.initiate_call, methods=["POST"]),
         WebSocketRoute(A + "/telephony/ws/ari", media_endpoint),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

@@ -22,6 +22,14 @@ class Settings:
     # ARI link and call timing; tests shrink these.
     media_connect_timeout_s: float = 5.0
     ari_backoff_max_s: float = 30.0
+    # Scheduled backups (data.backup): into backup_dir (default <db dir>/backups) every
+    # backup_interval_h hours (0 = off), keeping the newest backup_keep; recordings as a tar too
+    # when backup_recordings. Recording retention is swept every retention_sweep_s seconds.
+    backup_dir: Path | None = None
+    backup_interval_h: float = 24.0
+    backup_keep: int = 7
+    backup_recordings: bool = False
+    retention_sweep_s: float = 3600.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -35,4 +43,12 @@ class Settings:
             secret_key=env.get("SWITCHBOARD_SECRET_KEY") or None,
             secure_cookies=env.get("SWITCHBOARD_SECURE_COOKIES", "") in ("1", "true", "yes"),
             log_format=env.get("SWITCHBOARD_LOG_FORMAT", "text"),
+            backup_dir=Path(env["SWITCHBOARD_BACKUP_DIR"]) if env.get("SWITCHBOARD_BACKUP_DIR") else None,
+            backup_interval_h=float(env.get("SWITCHBOARD_BACKUP_INTERVAL_HOURS", cls.backup_interval_h)),
+            backup_keep=int(env.get("SWITCHBOARD_BACKUP_KEEP", cls.backup_keep)),
+            backup_recordings=env.get("SWITCHBOARD_BACKUP_RECORDINGS", "") in ("1", "true", "yes"),
         )
+
+    @property
+    def backups_path(self) -> Path:
+        return self.backup_dir or self.db_path.parent / "backups"

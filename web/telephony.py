@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ari.stats import Snapshot
+from data.models import Workflow
+
 STATE_LABELS = {
     "connecting": "Connecting…",
     "connected": "Connected",
@@ -44,11 +47,28 @@ class StatusView:
         }
 
 
+class CallRefused(Exception):
+    """Nothing was dialled: `error_id` says why, `field` names the request field to blame, and
+    `run_id` is the run recorded for the refusal (quota), if any."""
+
+    def __init__(self, error_id: str, message: str, field: str | None = None, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.message = message
+        self.field = field
+        self.run_id = run_id
+
+
 class Telephony(Protocol):
     async def apply(self, config_id: int) -> None: ...
     async def remove(self, config_id: int) -> None: ...
     def status(self, config_id: int, enabled: bool) -> StatusView: ...
     async def check(self, config_id: int) -> list[dict[str, Any]]: ...
+    def hang_up(self, run_id: int) -> bool: ...
+    def snapshot(self) -> Snapshot: ...
+    async def initiate_call(self, config_id: int, workflow: Workflow, to: str, from_extension: str | None = None,
+                            timeout_s: int | None = None) -> int: ...
+    def cancel_call(self, run_id: int) -> bool: ...
 
 
 class NullTelephony:
@@ -64,6 +84,20 @@ class NullTelephony:
 
     def status(self, config_id: int, enabled: bool) -> StatusView:
         return StatusView(config_id, "disabled" if not enabled else "stopped")
+
+    def hang_up(self, run_id: int) -> bool:
+        return False
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot.empty()
+
+    async def initiate_call(self, config_id: int, workflow: Workflow, to: str, from_extension: str | None = None,
+                            timeout_s: int | None = None) -> int:
+        raise CallRefused("ari-not-connected", "ARI links are not running in this server: start Switchboard "
+                          "normally (python app.py)")
+
+    def cancel_call(self, run_id: int) -> bool:
+        return False
 
 
 class AriTelephony:
@@ -86,6 +120,24 @@ class AriTelephony:
 
     async def check(self, config_id: int) -> list[dict[str, Any]]:
         return [check.as_json() for check in await self.service.check(config_id)]
+
+    def hang_up(self, run_id: int) -> bool:
+        return bool(self.service.hang_up(run_id))
+
+    def snapshot(self) -> Snapshot:
+        result: Snapshot = self.service.snapshot()
+        return result
+
+    async def initiate_call(self, config_id: int, workflow: Workflow, to: str, from_extension: str | None = None,
+                            timeout_s: int | None = None) -> int:
+        """The run id of the call now dialling, or CallRefused."""
+        result = await self.service.initiate_call(config_id, workflow, to, from_extension, timeout_s)
+        if result.error_id is not None:
+            raise CallRefused(result.error_id, result.message or result.error_id, result.field, result.run_id)
+        return int(result.run_id)
+
+    def cancel_call(self, run_id: int) -> bool:
+        return bool(self.service.cancel_call(run_id))
 
     def status(self, config_id: int, enabled: bool) -> StatusView:
         status = self.service.status(config_id)

@@ -1,6 +1,8 @@
 """First-run setup, login and logout."""
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -19,7 +21,7 @@ async def setup(request: Request) -> Response:
     values = await form_values(request)
     try:
         user = await create_organization(store, values.get("org", ""), values.get("email", ""),
-                                         values.get("password", ""))
+                                         values.get("password", ""), first_only=True)
     except ValueError as exc:
         errors = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {"email": str(exc)}
         return render(request, "auth/setup.html", {"values": values, "errors": errors}, status_code=422)
@@ -45,7 +47,7 @@ async def login_page(request: Request) -> Response:
     values = await form_values(request)
     email, password = values.get("email", "").strip(), values.get("password", "")
     found = await store.accounts.user_with_hash(email) if email else None
-    ok = verify_password(password, found[1] if found else DUMMY_HASH)
+    ok = await asyncio.to_thread(verify_password, password, found[1] if found else DUMMY_HASH)
     if found is None or not ok:
         return render(request, "auth/login.html", {
             "values": {"email": email}, "next": values.get("next", "/"),

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from app import create_app
 from ari.calls import CallTiming
 from ari.link import LinkState, LinkTiming
+from ari.reconcile import ReconcileTiming
 from ari.service import AriService, AriSettings
 from data.configs import ConfigFields
 from data.models import TelephonyConfig, Workflow
@@ -30,6 +31,8 @@ APP, PASSWORD, WS_CLIENT = "dograh", "s3cr&t#:%", "dograh"
 SHARED = Path(os.environ.get("SWITCHBOARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 FAST_LINKS = LinkTiming(initial_delay=0.05, factor=2.0, max_delay=0.2, slow_retry_delay=0.3, stable_after=0.5,
                         ping_interval=0.5, ping_timeout=0.5, open_timeout=2.0, close_timeout=0.5)
+
+FAST_RECONCILE = ReconcileTiming(grace_s=0.2, rest_timeout_s=2.0, retry_delays_s=(0.3, 0.6, 1.2))
 
 
 def caller_audio(n: int) -> bytes:
@@ -98,6 +101,13 @@ class Stack:
                 raise TimeoutError(f"no run matched; newest: {runs[0] if runs else None}")
             await asyncio.sleep(0.01)
 
+    async def wait_for_value(self, fetch: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+        """Await `fetch()` until it returns something truthy (for conditions that need a query)."""
+        async with asyncio.timeout(timeout):
+            while not (value := await fetch()):
+                await asyncio.sleep(0.01)
+        return value
+
     async def wait_connected(self, timeout: float = 5.0) -> None:
         await self.wait(lambda: (s := self.service.status(self.config.id)) and s.state is LinkState.CONNECTED,
                         timeout)
@@ -134,7 +144,9 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def stack(tmp_path: Path, *, agent: Any = None, max_calls: int = 10, media_timeout_s: float = 2.0,
-                fake_kwargs: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
+                fake_kwargs: dict[str, Any] | None = None,
+                reconcile_timing: ReconcileTiming = FAST_RECONCILE,
+                definition: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
     agent = agent or GreetingAgent(caller_audio(1))
 
     async def agent_factory() -> Any:
@@ -142,7 +154,8 @@ async def stack(tmp_path: Path, *, agent: Any = None, max_calls: int = 10, media
 
     settings = Settings(db_path=tmp_path / "sb.db", secret_key="e2e-secret")
     app = create_app(settings, agent_factory=agent_factory,
-                     ari_settings=AriSettings(FAST_LINKS, CallTiming(media_timeout_s=media_timeout_s, rest_timeout_s=2.0)))
+                     ari_settings=AriSettings(FAST_LINKS, CallTiming(media_timeout_s=media_timeout_s, rest_timeout_s=2.0),
+                                              reconcile_timing))
     async with serve(app) as url:
         media_uri = url.replace("http://", "ws://") + "/api/v1/telephony/ws/ari"
         async with FakeAsterisk(users={APP: PASSWORD}, websocket_clients={WS_CLIENT: {
@@ -150,7 +163,8 @@ async def stack(tmp_path: Path, *, agent: Any = None, max_calls: int = 10, media
             store: Store = app.state.store
             user = await create_organization(store, "Acme", "admin@example.com", "password123")
             await store.accounts.set_limits(user.organization_id, max_calls, None)
-            workflow = await store.workflows.create(user.organization_id, "Reception", {"greeting": "Hello"})
+            workflow = await store.workflows.create(user.organization_id, "Reception",
+                                                    definition if definition is not None else {"greeting": "Hello"})
             config = await store.configs.create(user.organization_id, ConfigFields(
                 "PBX", fake.base_url, APP, None, PASSWORD, WS_CLIENT, ("PJSIP/6001",), "PJSIP/{number}",
                 "from-internal", True))

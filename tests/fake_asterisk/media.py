@@ -122,6 +122,7 @@ class MediaHost(Protocol):
 
 
 _CLOSE = object()
+_STOP = object()
 
 
 class ExtMediaSession:
@@ -231,6 +232,8 @@ class ExtMediaSession:
         try:
             while True:
                 item = await self._out.get()
+                if item is _STOP:  # the socket closed under us: nothing more to write
+                    return
                 if isinstance(item, tuple) and item and item[0] is _CLOSE:
                     await self.ws.close(item[1])
                     return
@@ -256,6 +259,7 @@ class ExtMediaSession:
         if self.record.closed:
             return
         self.record.closed = True
+        self._out.put_nowait(_STOP)  # end the writer task (it would wait on the queue for ever)
         if not self.asterisk_closing:
             self.record.closed_by = "app" if rcvd_code is not None else "error"
             self.record.close_code_from_app = rcvd_code

@@ -1,0 +1,46 @@
+"""JSON API: the organisation's usage and limits.
+
+    GET /api/v1/organization/usage
+        → {"month": "2025-05", "minutes_this_month": 12.5, "monthly_minutes_limit": 1000 | null,
+           "concurrent_calls": 1, "max_concurrent_calls": 10}
+    GET /api/v1/organization/limits
+        → {"max_concurrent_calls": 10, "monthly_minutes": null, "recording_retention_days": 30}
+    PUT|PATCH /api/v1/organization/limits   (administrators; absent keys keep their value,
+        null removes the monthly limit / keeps recordings until the call is deleted)
+        → 200 the limits, 422 validation-failed with fields, 403 admin-required
+"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from data.models import User
+from web.auth import api
+from web.errors import ApiError, invalid
+from web.requests import json_object
+from web.usage import Limits, save_limits, usage_of, validate_limits
+from web.views_usage import organization
+
+
+@api
+async def get_usage(request: Request) -> Response:
+    usage = await usage_of(request.app.state.store, await organization(request))
+    return JSONResponse(usage.as_json())
+
+
+@api
+async def get_limits(request: Request) -> Response:
+    return JSONResponse(Limits.of(await organization(request)).as_json())
+
+
+@api
+async def update_limits(request: Request) -> Response:
+    user: User = request.state.user
+    if not user.is_admin:
+        raise ApiError(403, "admin-required", "only an administrator can change the limits")
+    org = await organization(request)
+    limits, errors = validate_limits(await json_object(request), Limits.of(org))
+    if limits is None:
+        raise invalid(errors)
+    await save_limits(request.app.state.store, org.id, limits)
+    return JSONResponse(limits.as_json())
