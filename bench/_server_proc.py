@@ -172,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--lead", type=float, default=None,
+                        help="override MediaSession's playout lead (seconds) to see its effect")
     args = parser.parse_args(argv)
+    if args.lead is not None:
+        MediaSession.__init__.__kwdefaults__["lead_s"] = args.lead  # type: ignore[index]
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     agent = ToneAgent()
     lag = LoopLag()

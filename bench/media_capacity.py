@@ -60,7 +60,8 @@ async def run_n(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, An
     db.parent.mkdir(parents=True, exist_ok=True)
     await seed(db, f"http://127.0.0.1:{fake_port}", max_calls=n + 10)
     pin = not args.no_pin
-    server = await start("server", ["bench/_server_proc.py", "--db", str(db), "--port", str(server_port)],
+    extra = ["--lead", str(args.lead)] if args.lead is not None else []
+    server = await start("server", ["bench/_server_proc.py", "--db", str(db), "--port", str(server_port), *extra],
                          workdir / f"n{n}" / "server.log", cpu=0 if pin else None)
     fake: Proc | None = None
     try:
@@ -160,6 +161,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--bisect", type=int, default=3, help="bisection steps after the first unclean N")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and fake to their own cores")
+    parser.add_argument("--lead", type=float, default=None,
+                        help="our pacer's playout lead in seconds (default: MediaSession's own, 0.08)")
     args = parser.parse_args(argv)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:

@@ -41,7 +41,7 @@ def verify_password(password: str, password_hash: str) -> bool:
 
 def new_api_key() -> tuple[str, str, str]:
     """Returns (full key to show once, prefix to store, hash to store)."""
-    prefix = secrets.token_hex(4)
+    prefix = secrets.token_hex(6)  # 48 bits: lookup ids never collide in practice
     key = f"sb_{prefix}_{secrets.token_urlsafe(24)}"
     return key, prefix, hash_api_key(key)
 
@@ -52,7 +52,7 @@ def hash_api_key(key: str) -> str:
 
 def api_key_prefix(key: str) -> str | None:
     parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != "sb" or len(parts[1]) != 8:
+    if len(parts) != 3 or parts[0] != "sb" or len(parts[1]) != 12:
         return None
     return parts[1]
 

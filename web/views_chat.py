@@ -1,0 +1,215 @@
+"""Test chat: the workflow's dialog engine on typed text, on the workflow page and in the API.
+
+    POST /workflows/{id}/chat          form: state, and text (+ action=send) | press=<key> |
+                                       action=silence | action=restart → the chat card (htmx) or page
+    POST /api/v1/workflows/{id}/chat   {"snapshot"?: str, "text" | "digits" | "silence": …}
+                                       → {"snapshot": str, "ended": bool, "replies": [ChatReply…]}
+
+Stateless between requests: the conversation (the engine's `TestChat.snapshot()` and, for the
+page, the transcript) travels as an opaque token sealed with the server's secret box (Fernet:
+encrypted and authenticated), bound to the organisation and the workflow and valid for
+`CHAT_TTL_S`. It never holds the definition or a secret; it may hold an LLM's message history,
+which is why it is encrypted rather than only signed. Each turn runs on the workflow as stored now
+(secrets decrypted in memory only). A failing LLM gives the apology and ends the chat, as on a call.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from agent.chat import ChatReply, TestChat
+from agent.definition import map_secrets
+from data.models import Workflow
+from web.auth import org_id, page
+from web.errors import ApiError, invalid
+from web.requests import form_values
+from web.templating import is_htmx, render
+
+CHAT_TTL_S = 12 * 3600
+MAX_TEXT = 2000
+MAX_LOG = 200
+"""Transcript entries kept (the oldest go first)."""
+MAX_STATE_BYTES = 200_000
+"""A conversation larger than this (a long LLM history) must start over."""
+_DIGITS = re.compile(r"^[0-9*#]{1,20}$")
+_FORMAT = 1
+
+Turn = tuple[str, str]
+"""("text", what the caller says) | ("digits", keys) | ("silence", "")."""
+
+
+@dataclass
+class Conversation:
+    snapshot: dict[str, Any] | None = None
+    """`TestChat.snapshot()`; None before the greeting."""
+    log: list[dict[str, Any]] = field(default_factory=list)
+    """The transcript: {"who": "caller", "text"|"keys"|"silent": …}, {"who": "agent", "text": …},
+    {"who": "action", "action": {…}} (a ChatReply action)."""
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.snapshot and self.snapshot.get("ended"))
+
+
+class ChatStateError(Exception):
+    """The token is not ours, not for this workflow, or too old (error id `chat-state-invalid`)."""
+
+
+# --- the token ----------------------------------------------------------------------------------
+
+def seal(request: Request, workflow: Workflow, conversation: Conversation) -> str:
+    payload = json.dumps({"v": _FORMAT, "org": workflow.organization_id, "wf": workflow.id, "at": int(time.time()),
+                          "chat": conversation.snapshot, "log": conversation.log[-MAX_LOG:]},
+                         separators=(",", ":"), ensure_ascii=False)
+    if len(payload.encode()) > MAX_STATE_BYTES:
+        raise ApiError(422, "chat-too-long", "this test chat has grown too long: start a new one")
+    token: str = request.app.state.store.box.encrypt(payload)
+    return token
+
+
+def unseal(request: Request, workflow: Workflow, token: str) -> Conversation:
+    try:
+        data = json.loads(request.app.state.store.box.decrypt(token))
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise ChatStateError("this test chat state is not valid: start a new chat") from exc
+    if not isinstance(data, dict) or data.get("v") != _FORMAT or data.get("org") != workflow.organization_id \
+            or data.get("wf") != workflow.id:
+        raise ChatStateError("this test chat belongs to another workflow: start a new chat")
+    if not isinstance(data.get("at"), int) or time.time() - data["at"] > CHAT_TTL_S:
+        raise ChatStateError("this test chat has expired: start a new chat")
+    snapshot, log = data.get("chat"), data.get("log")
+    return Conversation(snapshot if isinstance(snapshot, dict) else None, log if isinstance(log, list) else [])
+
+
+# --- one exchange -------------------------------------------------------------------------------
+
+async def converse(request: Request, workflow: Workflow, conversation: Conversation,
+                   turn: Turn | None) -> tuple[Conversation, list[ChatReply]]:
+    """Start the chat when it has not started (the greeting), then play `turn`."""
+    if conversation.ended and turn is not None:
+        raise ApiError(409, "chat-ended", "this test chat has ended: start a new one")
+    try:
+        definition = map_secrets(workflow.definition, request.app.state.store.box.decrypt)
+    except ValueError as exc:
+        raise ApiError(409, "secret-undecryptable", f"{exc} (the workflow's API key)") from exc
+    chat = TestChat(definition, snapshot=conversation.snapshot)
+    log = list(conversation.log)
+    replies: list[ChatReply] = []
+    try:
+        if conversation.snapshot is None:
+            replies.append(await chat.start())
+            log += _entries(replies[-1])
+        if turn is not None and not chat.ended:
+            kind, value = turn
+            if kind == "text":
+                log.append({"who": "caller", "text": value})
+                replies.append(await chat.send(value))
+            elif kind == "digits":
+                log.append({"who": "caller", "keys": value})
+                replies.append(await chat.press(value))
+            else:
+                log.append({"who": "caller", "silent": True})
+                replies.append(await chat.silence())
+            log += _entries(replies[-1])
+        snapshot = chat.snapshot()
+    finally:
+        await chat.aclose()
+    return Conversation(snapshot, log[-MAX_LOG:]), replies
+
+
+def _entries(reply: ChatReply) -> list[dict[str, Any]]:
+    said = [{"who": "agent", "text": reply.text}] if reply.text.strip() else []
+    return said + [{"who": "action", "action": action} for action in reply.actions]
+
+
+def check_text(value: Any, key: str = "text") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid({key: "type what the caller says"})
+    if len(value) > MAX_TEXT:
+        raise invalid({key: f"at most {MAX_TEXT} characters"})
+    return value.strip()
+
+
+def check_digits(value: Any, key: str = "digits") -> str:
+    if not isinstance(value, str) or not _DIGITS.match(value):
+        raise invalid({key: "1 to 20 keys: 0-9, * or #"})
+    return value
+
+
+def api_turn(body: dict[str, Any]) -> tuple[str | None, Turn | None]:
+    """(snapshot token, turn) from an API body; a 422 names the offending field."""
+    unknown = [key for key in body if key not in ("snapshot", "text", "digits", "silence")]
+    if unknown:
+        raise invalid({key: f"unknown field {key!r}" for key in unknown})
+    token = body.get("snapshot")
+    if token is not None and (not isinstance(token, str) or not token):
+        raise invalid({"snapshot": "must be the snapshot string of the previous reply"})
+    given = [key for key in ("text", "digits", "silence") if key in body]
+    if len(given) > 1:
+        raise invalid({key: "send one of text, digits or silence" for key in given})
+    turn: Turn | None = None
+    if given == ["text"]:
+        turn = ("text", check_text(body["text"]))
+    elif given == ["digits"]:
+        turn = ("digits", check_digits(body["digits"]))
+    elif given == ["silence"]:
+        if body["silence"] is not True:
+            raise invalid({"silence": "must be true"})
+        turn = ("silence", "")
+    elif token is not None:
+        raise invalid({"text": "send text, digits or silence to continue the chat"})
+    return token, turn
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+def chat_context(request: Request, workflow: Workflow, conversation: Conversation | None = None, *,
+                 error: str = "", focus: bool = False) -> dict[str, Any]:
+    conversation = conversation or Conversation()
+    token = seal(request, workflow, conversation) if conversation.snapshot is not None else ""
+    return {"token": token, "log": conversation.log, "ended": conversation.ended, "error": error, "focus": focus}
+
+
+def _form_turn(values: dict[str, str]) -> tuple[Turn | None, bool]:
+    """(turn, restart) from the chat form. Raises a 422 ApiError for an empty or bad input."""
+    action = values.get("action", "send")
+    if action == "restart":
+        return None, True
+    if "press" in values:
+        return ("digits", check_digits(values["press"], "text")), False
+    if action == "silence":
+        return ("silence", ""), False
+    if not values.get("text", "").strip() and not values.get("state"):
+        return None, False  # "Send" on a chat that has not started: the greeting alone
+    return ("text", check_text(values.get("text"))), False
+
+
+@page
+async def chat_turn(request: Request) -> Response:
+    from web.views_workflows import load_workflow, workflow_context  # the page owns the chat card
+
+    workflow = await load_workflow(request)
+    values = await form_values(request)
+    conversation, error, status = Conversation(), "", 200
+    try:
+        turn, restart = _form_turn(values)
+        if values.get("state") and not restart:
+            conversation = unseal(request, workflow, values["state"])
+        conversation, _ = await converse(request, workflow, conversation, turn)
+    except ChatStateError as exc:
+        conversation, error, status = Conversation(), str(exc), 409
+    except ApiError as exc:
+        if exc.error_id == "secret-undecryptable":
+            raise
+        error, status = "; ".join(exc.fields.values()) or exc.message, exc.status
+    chat = chat_context(request, workflow, conversation, error=error, focus=True)
+    if is_htmx(request):
+        return render(request, "workflows/_chat.html", {"workflow": workflow, "chat": chat}, status_code=status)
+    context = await workflow_context(request, workflow)
+    return render(request, "workflows/edit.html", context | {"chat": chat}, status_code=status)
