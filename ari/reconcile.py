@@ -97,8 +97,12 @@ async def reconcile(
     bridges = await asyncio.wait_for(rest.list_bridges(), timing.rest_timeout_s)
     foreign = {c["id"] for c in channels if isinstance(c.get("id"), str) and stasis_app(c) not in (None, app)}
 
+    def known_channel(channel_id: str) -> bool:
+        # Asterisk names the far half of an originated Local pair `<our id>;2`.
+        return known(channel_id) or known(channel_id.split(";", 1)[0])
+
     def orphans() -> tuple[list[str], list[str]]:
-        chans = [c["id"] for c in channels if is_our_channel(c, app) and not known(c["id"])]
+        chans = [c["id"] for c in channels if is_our_channel(c, app) and not known_channel(c["id"])]
         brs = [b["id"] for b in bridges if is_our_bridge(b, foreign) and not known(b["id"])
                and not any(known(m) for m in b.get("channels") or [] if isinstance(m, str))]
         return chans, brs

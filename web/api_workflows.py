@@ -1,9 +1,16 @@
-"""JSON API under /api/v1: workflows and workflow runs."""
+"""JSON API under /api/v1: workflows (CRUD, export/import, test chat) and workflow runs.
+
+Workflow secrets (API keys) are write-only: responses and exports carry `SECRET_MASK` in their
+place, and sending the mask back keeps the stored key (`web.workflow_input.seal_secrets`).
+"""
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from agent.definition import redact_secrets
 from data.errors import Conflict
 from data.models import Workflow
 from data.runs import RunFilter
@@ -13,7 +20,9 @@ from web.errors import ApiError, invalid, not_found
 from web.requests import json_object, path_id
 from web.recordings import delete_run_of, recording_response
 from web.runs_query import parse_run_query
-from web.workflow_input import from_api
+from web.views_chat import Conversation, ChatStateError, api_turn, converse, seal, unseal
+from web.views_workflows import export_response, import_workflow_document, redacted_secrets
+from web.workflow_input import from_api, seal_secrets
 
 
 async def _workflow(request: Request) -> Workflow:
@@ -23,10 +32,14 @@ async def _workflow(request: Request) -> Workflow:
     return workflow
 
 
+def _json(workflow: Workflow) -> dict[str, Any]:
+    return workflow_json(workflow) | {"definition": redact_secrets(workflow.definition)}
+
+
 @api
 async def list_workflows(request: Request) -> Response:
     workflows = await request.app.state.store.workflows.list(org_id(request))
-    return JSONResponse({"items": [workflow_json(w) for w in workflows]})
+    return JSONResponse({"items": [_json(w) for w in workflows]})
 
 
 @api
@@ -34,29 +47,68 @@ async def create_workflow(request: Request) -> Response:
     clean, errors = from_api(await json_object(request))
     if clean is None:
         raise invalid(errors)
-    workflow = await request.app.state.store.workflows.create(org_id(request), *clean)
-    return JSONResponse(workflow_json(workflow), status_code=201)
+    store = request.app.state.store
+    name, definition = clean
+    workflow = await store.workflows.create(org_id(request), name, seal_secrets(definition, None, store.box.encrypt))
+    return JSONResponse(_json(workflow), status_code=201)
 
 
 @api
 async def get_workflow(request: Request) -> Response:
-    return JSONResponse(workflow_json(await _workflow(request)))
+    return JSONResponse(_json(await _workflow(request)))
 
 
 @api
 async def update_workflow(request: Request) -> Response:
     current = await _workflow(request)
     body = await json_object(request)
+    shown = redact_secrets(current.definition)  # what a client saw; masks keep the stored keys
     if request.method == "PATCH":  # merge; PUT replaces the whole workflow
-        clean, errors = from_api({"name": current.name, **body}, current.definition)
+        clean, errors = from_api({"name": current.name, **body}, shown)
     else:
         clean, errors = from_api(body)
     if clean is None:
         raise invalid(errors)
-    workflow = await request.app.state.store.workflows.update(org_id(request), current.id, *clean)
+    store = request.app.state.store
+    name, definition = clean
+    workflow = await store.workflows.update(org_id(request), current.id, name,
+                                            seal_secrets(definition, current.definition, store.box.encrypt))
     if workflow is None:
         raise not_found("workflow")
-    return JSONResponse(workflow_json(workflow))
+    return JSONResponse(_json(workflow))
+
+
+@api
+async def export_workflow(request: Request) -> Response:
+    """The workflow as a file: {"switchboard": "workflow", "format": 1, "name", "definition"}."""
+    return export_response(await _workflow(request))
+
+
+@api
+async def import_workflow(request: Request) -> Response:
+    """Create a workflow from an export file's JSON (`?name=` overrides its name). Redacted keys
+    are imported empty: `secrets_missing` says so."""
+    document = await json_object(request)
+    workflow = await import_workflow_document(request, document, request.query_params.get("name") or None)
+    return JSONResponse(_json(workflow) | {"secrets_missing": redacted_secrets(document)}, status_code=201)
+
+
+@api
+async def chat(request: Request) -> Response:
+    """One exchange of the test chat. Without `snapshot` a new chat starts (its greeting is the
+    first reply); pass the returned `snapshot` back with the next turn."""
+    workflow = await _workflow(request)
+    token, turn = api_turn(await json_object(request))
+    conversation = Conversation()
+    if token is not None:
+        try:
+            conversation = unseal(request, workflow, token)
+        except ChatStateError as exc:
+            raise invalid({"snapshot": str(exc)}, "the chat cannot continue") from exc
+    conversation, replies = await converse(request, workflow, conversation, turn)
+    conversation.log = []  # the API client keeps its own transcript
+    return JSONResponse({"snapshot": seal(request, workflow, conversation), "ended": conversation.ended,
+                         "replies": [reply.as_dict() for reply in replies]})
 
 
 @api

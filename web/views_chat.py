@@ -172,22 +172,25 @@ def api_turn(body: dict[str, Any]) -> tuple[str | None, Turn | None]:
 def chat_context(request: Request, workflow: Workflow, conversation: Conversation | None = None, *,
                  error: str = "", focus: bool = False) -> dict[str, Any]:
     conversation = conversation or Conversation()
-    token = seal(request, workflow, conversation) if conversation.snapshot is not None else ""
+    token = ""
+    if conversation.snapshot is not None:
+        try:
+            token = seal(request, workflow, conversation)
+        except ApiError as exc:  # too long: show it, and the next action starts over
+            error = exc.message
     return {"token": token, "log": conversation.log, "ended": conversation.ended, "error": error, "focus": focus}
 
 
-def _form_turn(values: dict[str, str]) -> tuple[Turn | None, bool]:
-    """(turn, restart) from the chat form. Raises a 422 ApiError for an empty or bad input."""
+def _form_turn(values: dict[str, str], started: bool) -> Turn | None:
+    """The turn the chat form asks for. Raises a 422 ApiError for an empty or bad input."""
     action = values.get("action", "send")
-    if action == "restart":
-        return None, True
     if "press" in values:
-        return ("digits", check_digits(values["press"], "text")), False
+        return "digits", check_digits(values["press"], "text")
     if action == "silence":
-        return ("silence", ""), False
-    if not values.get("text", "").strip() and not values.get("state"):
-        return None, False  # "Send" on a chat that has not started: the greeting alone
-    return ("text", check_text(values.get("text"))), False
+        return "silence", ""
+    if action == "restart" or (not started and not values.get("text", "").strip()):
+        return None  # Start / Start over, or Send on a chat that has not started: the greeting alone
+    return "text", check_text(values.get("text"))
 
 
 @page
@@ -198,15 +201,13 @@ async def chat_turn(request: Request) -> Response:
     values = await form_values(request)
     conversation, error, status = Conversation(), "", 200
     try:
-        turn, restart = _form_turn(values)
-        if values.get("state") and not restart:
+        if values.get("state") and values.get("action") != "restart":
             conversation = unseal(request, workflow, values["state"])
+        turn = _form_turn(values, started=conversation.snapshot is not None)
         conversation, _ = await converse(request, workflow, conversation, turn)
     except ChatStateError as exc:
         conversation, error, status = Conversation(), str(exc), 409
     except ApiError as exc:
-        if exc.error_id == "secret-undecryptable":
-            raise
         error, status = "; ".join(exc.fields.values()) or exc.message, exc.status
     chat = chat_context(request, workflow, conversation, error=error, focus=True)
     if is_htmx(request):
