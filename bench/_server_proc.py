@@ -149,10 +149,11 @@ class SetupClock:
                     clock.bridged[channel] = time.monotonic()
 
         async def timed_hangup(rest: AriRestClient, channel_id: str, reason: str = "normal") -> bool:
-            result = await hangup(rest, channel_id, reason)
-            if reason == "congestion" and channel_id in clock.started:
-                clock.refused[channel_id] = time.monotonic()
-            return result
+            try:
+                return await hangup(rest, channel_id, reason)
+            finally:  # also when the events of this very hang-up cancel the call's task first
+                if reason == "congestion" and channel_id in clock.started:
+                    clock.refused.setdefault(channel_id, time.monotonic())
 
         CallControl.on_event = timed_on_event  # type: ignore[method-assign]
         AriRestClient.add_to_bridge = timed_add_to_bridge  # type: ignore[method-assign]

@@ -157,15 +157,6 @@ def archive_recordings(db_path: Path, dest: Path) -> int:
     return count
 
 
-def stream_recordings(db_path: Path, out: IO[bytes]) -> None:
-    """The recordings tar written to a stream (a download)."""
-    directory = recordings_dir(db_path)
-    with tarfile.open(fileobj=out, mode="w|") as tar:
-        for path in sorted(directory.glob("*.wav")) if directory.is_dir() else []:
-            if _WAV_NAME.match(path.name) and path.is_file():
-                tar.add(path, arcname=path.name, recursive=False)
-
-
 # --- scheduled backups ----------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,9 +24,9 @@ import pytest
 from data.backup import (
     BackupPolicy, ServerLock, ServerRunning, backup_database, list_backups, recordings_archive, take_scheduled_backup,
 )
-from data.migrations import APPLICATION_ID, latest_version, load_migrations
+from data.migrations import APPLICATION_ID, _statements, latest_version, load_migrations
 from data.store import Store
-from tests.conftest import Tenant
+from tests.conftest import BASE_URL, MakeTenant, Tenant, log_in
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "backup-test-key"
@@ -258,8 +259,6 @@ async def test_the_server_lifespan_holds_the_lock(tmp_path: Path) -> None:
 def test_a_backup_from_an_older_schema_is_migrated(tmp_path: Path) -> None:
     old = tmp_path / "v1.db"
     conn = sqlite3.connect(old, isolation_level=None)
-    from data.migrations import _statements
-
     for statement in _statements(load_migrations()[0].sql):
         conn.execute(statement)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -313,7 +312,6 @@ async def test_recordings_are_archived_and_restored_by_flag(tmp_path: Path) -> N
     with tarfile.open(recordings_archive(evil), "w") as tar:
         info = tarfile.TarInfo("../../escape.wav")
         info.size = 3
-        import io
         tar.addfile(info, io.BytesIO(b"bad"))
     before = fingerprint(target.parent)
     refused = cli(target, "restore", str(evil), "--recordings")
@@ -341,7 +339,8 @@ async def test_scheduled_backups_keep_the_newest(tmp_path: Path) -> None:
 
 
 async def test_backup_download_is_for_the_operator_only(tenant: Tenant, browser: httpx.AsyncClient,
-                                                        make_tenant: object, store: Store, tmp_path: Path) -> None:
+                                                        make_tenant: MakeTenant, clients: Callable[..., httpx.AsyncClient],
+                                                        store: Store, tmp_path: Path) -> None:
     response = await browser.get("/organization/backup.db")
     assert response.status_code == 200, response.text
     assert "attachment" in response.headers["content-disposition"]
@@ -351,16 +350,15 @@ async def test_backup_download_is_for_the_operator_only(tenant: Tenant, browser:
         assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert not [p for p in store.db.path.parent.iterdir() if p.name.startswith(".download-")]
-    page = await browser.get("/organization")
-    assert "Download database backup" in page.text
+    assert "Download database backup" in (await browser.get("/organization")).text
+    now = await browser.post("/organization/backups", headers={"HX-Request": "true"})
+    assert now.status_code == 200 and "written" in now.text and len(list_backups(store.db.path.parent / "backups")) == 1
 
-    from tests.conftest import log_in
-    second: Tenant = await make_tenant("Second org")  # type: ignore[operator]
-    other = httpx.AsyncClient(transport=browser._transport, base_url=str(browser.base_url),
-                              headers={"Origin": str(browser.base_url)})
-    async with other:
-        await log_in(other, second.email, second.password)
-        for path in ("/organization/backup.db", "/organization/recordings.tar"):
-            assert (await other.get(path)).status_code == 404
-        assert (await other.post("/organization/backups")).status_code == 404
-        assert "Download database backup" not in (await other.get("/organization")).text
+    # An admin of any other organisation: as if none of it existed (a backup holds every organisation).
+    second = await make_tenant("Second org")
+    other = clients(headers={"Origin": BASE_URL})
+    await log_in(other, second.email, second.password)
+    for path in ("/organization/backup.db", "/organization/recordings.tar"):
+        assert (await other.get(path)).status_code == 404
+    assert (await other.post("/organization/backups")).status_code == 404
+    assert "Download database backup" not in (await other.get("/organization")).text

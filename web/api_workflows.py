@@ -26,7 +26,8 @@ from web.workflow_input import from_api, seal_secrets
 
 
 async def _workflow(request: Request) -> Workflow:
-    workflow = await request.app.state.store.workflows.get(org_id(request), path_id(request, "workflow_id"))
+    workflow: Workflow | None = await request.app.state.store.workflows.get(org_id(request),
+                                                                             path_id(request, "workflow_id"))
     if workflow is None:
         raise not_found("workflow")
     return workflow

@@ -6,7 +6,7 @@ from starlette.staticfiles import StaticFiles
 
 from media.endpoint import media_endpoint
 from web import api, api_telephony, api_workflows, health, views_diagnostics, views_auth, views_calls, views_configs, views_test_call, views_workflows
-from web import api_usage, metrics, views_backup, views_usage
+from web import api_usage, metrics, views_backup, views_chat, views_usage
 from web.templating import TEMPLATES_DIR
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
@@ -49,6 +49,9 @@ def routes() -> list[BaseRoute]:
         Route("/workflows/{workflow_id:int}", views_workflows.update_workflow, methods=["POST"]),
         Route("/workflows/{workflow_id:int}", views_workflows.delete_workflow, methods=["DELETE"]),
         Route("/workflows/{workflow_id:int}/delete", views_workflows.delete_workflow, methods=["POST"]),
+        Route("/workflows/import", views_workflows.import_workflow, methods=["POST"]),
+        Route("/workflows/{workflow_id:int}/export", views_workflows.export_workflow),
+        Route("/workflows/{workflow_id:int}/chat", views_chat.chat_turn, methods=["POST"]),
         Route("/calls", views_calls.list_calls),
         Route("/calls/{run_id:int}", views_calls.call_detail),
         Route("/calls/{run_id:int}", views_calls.delete_call, methods=["DELETE"]),
@@ -83,6 +86,9 @@ def routes() -> list[BaseRoute]:
         Route(A + "/workflows/{workflow_id:int}", api_workflows.get_workflow),
         Route(A + "/workflows/{workflow_id:int}", api_workflows.update_workflow, methods=["PUT", "PATCH"]),
         Route(A + "/workflows/{workflow_id:int}", api_workflows.delete_workflow, methods=["DELETE"]),
+        Route(A + "/workflows/import", api_workflows.import_workflow, methods=["POST"]),
+        Route(A + "/workflows/{workflow_id:int}/export", api_workflows.export_workflow),
+        Route(A + "/workflows/{workflow_id:int}/chat", api_workflows.chat, methods=["POST"]),
         Route(A + "/workflow-runs", api_workflows.list_runs),
         Route(A + "/workflow-runs/{run_id:int}", api_workflows.get_run),
         Route(A + "/workflow-runs/{run_id:int}", api_workflows.delete_run, methods=["DELETE"]),

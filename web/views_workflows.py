@@ -28,7 +28,8 @@ MAX_IMPORT_BYTES = 500_000
 
 
 async def load_workflow(request: Request) -> Workflow:
-    workflow = await request.app.state.store.workflows.get(org_id(request), path_id(request, "workflow_id"))
+    workflow: Workflow | None = await request.app.state.store.workflows.get(org_id(request),
+                                                                             path_id(request, "workflow_id"))
     if workflow is None:
         raise ApiError(404, "not-found", "this workflow does not exist")
     return workflow
@@ -96,10 +97,10 @@ async def _save(request: Request, workflow: Workflow | None) -> Response:
                     "workflow": saved, "values": _values(saved), "errors": {}, "numbers": numbers, "notice": "Saved.",
                 })
         return redirect(request, f"/workflows/{saved.id}?saved=1")
-    values["llm_api_key_set"] = bool(workflow and _has_key(workflow.definition))
-    values.pop("llm_api_key", None)  # never echo a key back, even one that was just typed
+    shown: dict[str, Any] = {k: v for k, v in values.items() if k != "llm_api_key"}  # never echo a typed key
+    shown["llm_api_key_set"] = bool(workflow and _has_key(workflow.definition))
     numbers = await store.numbers.using_workflow(org_id(request), workflow.id) if workflow else []
-    context: dict[str, Any] = {"workflow": workflow, "values": values, "errors": errors, "numbers": numbers,
+    context: dict[str, Any] = {"workflow": workflow, "values": shown, "errors": errors, "numbers": numbers,
                                "nav": "workflows"}
     if is_htmx(request):
         return render(request, "workflows/_form.html", context, status_code=422)
@@ -173,7 +174,9 @@ async def import_workflow_document(request: Request, document: Any, name: str | 
         raise ApiError(422, "validation-failed", "this file is not a valid workflow", errors)
     store = request.app.state.store
     name, definition = clean
-    return await store.workflows.create(org_id(request), name, seal_secrets(definition, None, store.box.encrypt))
+    workflow: Workflow = await store.workflows.create(org_id(request), name,
+                                                      seal_secrets(definition, None, store.box.encrypt))
+    return workflow
 
 
 @page

@@ -164,7 +164,8 @@ def form_fields(definition: Mapping[str, Any], name: str = "") -> dict[str, Any]
     """The form's values for a (redacted) definition: the common fields, and the JSON of the rest."""
     values: dict[str, Any] = {"name": name}
     values.update({key: definition.get(key) for key in FORM_FIELDS})
-    llm = definition.get("llm") if isinstance(definition.get("llm"), dict) else {}
+    section = definition.get("llm")
+    llm: Mapping[str, Any] = section if isinstance(section, dict) else {}
     values.update({field: llm.get(key) or "" for field, key in LLM_FIELDS.items() if key != "api_key"})
     values["llm_api_key_set"] = bool(llm.get("api_key"))
     values["definition"] = definition_json(definition)
