@@ -9,6 +9,10 @@ Version 1 knows the common fields below; the dialog engines add their own sectio
 - `llm` (engine "llm"): instructions, an OpenAI-compatible chat-completions endpoint (`base_url`,
   `model`, `api_key`), timeouts, the extensions `transfer_call` may reach.
 - `stt` / `tts` (optional): use an OpenAI-compatible HTTP endpoint instead of the embedded models.
+- `transfer` (optional): how both engines transfer, `{"mode": "blind"|"attended", "timeout_s": 20}`.
+  Blind (the default) hands the caller to the dialplan; attended rings the extension, bridges it
+  with the caller on answer and drops the agent, and if it does not answer within `timeout_s`
+  the agent says so and stays on the call.
 
 Unknown keys are refused everywhere so a typo does not silently do nothing. Errors are keyed
 `definition.<path>` (list items by index: `definition.script.states.menu.intents.0.dtmf`).
@@ -46,8 +50,9 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "llm": (dict, None),
     "stt": (dict, None),
     "tts": (dict, None),
+    "transfer": (dict, None),
 }
-_SECTIONS = ("script", "llm", "stt", "tts")
+_SECTIONS = ("script", "llm", "stt", "tts", "transfer")
 
 _RANGES = {
     "end_of_speech_ms": (100, 5000),
@@ -113,7 +118,7 @@ def validate_definition(raw: Any) -> tuple[dict[str, Any] | None, dict[str, str]
         if isinstance(clean[key], str) and len(clean[key]) > _MAX_TEXT:
             errors[f"definition.{key}"] = f"at most {_MAX_TEXT} characters"
     checks: dict[str, Callable[[_Check, dict[str, Any]], dict[str, Any]]] = {
-        "script": _script, "llm": _llm, "stt": _stt, "tts": _tts,
+        "script": _script, "llm": _llm, "stt": _stt, "tts": _tts, "transfer": _transfer,
     }
     for key, check in checks.items():
         if isinstance(clean.get(key), dict):
@@ -318,6 +323,19 @@ def _tts(check: _Check, raw: dict[str, Any]) -> dict[str, Any]:
         check.at("base_url").fail("required for an OpenAI-compatible endpoint")
     return {"provider": provider, "base_url": base_url, "model": check.text(raw, "model", "tts-1"),
             "voice": check.text(raw, "voice", None, limit=100), "api_key": check.text(raw, "api_key", "", limit=1000)}
+
+
+TRANSFER_MODES = ("blind", "attended")
+DEFAULT_TRANSFER_TIMEOUT_S = 20
+
+
+def _transfer(check: _Check, raw: dict[str, Any]) -> dict[str, Any]:
+    check.only(raw, {"mode", "timeout_s"})
+    mode = raw.get("mode", "blind")
+    if mode not in TRANSFER_MODES:
+        check.at("mode").fail("must be 'blind' (hand the caller to the dialplan) or 'attended' (ring, then bridge)")
+    timeout = check.number(raw, "timeout_s", DEFAULT_TRANSFER_TIMEOUT_S, 1, 120, whole=True)
+    return {"mode": mode, "timeout_s": timeout}
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:

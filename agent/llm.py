@@ -1,7 +1,9 @@
 """The LLM engine: any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, LM Studio,
 OpenRouter), streamed; sentences are handed to speech as soon as they are complete.
 
-Tools: `transfer_call(extension)` (blind transfer; limited to `allowed_extensions` when given)
+Tools: `transfer_call(extension)` (blind, or attended when the workflow's `transfer.mode` says so;
+limited to `allowed_extensions` when given; an attended transfer nobody answers comes back as
+the tool result "transfer failed: …" and the conversation goes on)
 and `end_call(reason)` (the session says the farewell and hangs up). Call context
 (`caller_number`, `called_number`, `direction`, `call_id`, `provider`) fills `{{name}}` in the
 instructions and the greeting. Failures raise `agent.errors.DialogError` subclasses; the
@@ -39,7 +41,8 @@ PHONE_GUIDANCE = (
 TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {
         "name": "transfer_call",
-        "description": "Blind-transfer the caller to a telephone extension. The call leaves you.",
+        "description": "Transfer the caller to a telephone extension. If it is answered the call leaves "
+                       "you; if not, you get the result 'transfer failed: ...' and stay with the caller.",
         "parameters": {"type": "object", "properties": {
             "extension": {"type": "string", "description": "the extension to ring, e.g. 7000"}},
             "required": ["extension"]}}},
@@ -78,6 +81,7 @@ class LlmDialog:
         self.http = http or httpx.AsyncClient(trust_env=False)
         self.messages: list[dict[str, Any]] = list(snapshot["messages"]) if snapshot and snapshot.get("messages") \
             else [{"role": "system", "content": self._system_prompt()}]
+        self._transfer_call: _ToolCall | None = None  # the tool call of the transfer under way
 
     def _system_prompt(self) -> str:
         facts = ", ".join(f"{k}={self.context[k]}" for k in
@@ -114,6 +118,15 @@ class LlmDialog:
             return
         content = f"{text} [interrupted by the caller]" if interrupted else text
         self.messages.append({"role": "assistant", "content": content})
+
+    def transfer_failed(self, extension: str, reason: str) -> None:
+        """The transfer asked for was not answered: the model learns it as the tool's result."""
+        call, self._transfer_call = self._transfer_call, None
+        if call is None:
+            return
+        self.messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]})
+        self.messages.append(_tool_result(call, f"transfer failed: {reason}; you are still talking with the caller"))
 
     def snapshot(self) -> dict[str, Any]:
         return {"messages": list(self.messages)}
@@ -165,6 +178,7 @@ class LlmDialog:
                     choices = ", ".join(allowed) if allowed else "a valid extension"
                     refusals.append(_tool_result(call, f"error: cannot transfer to {extension!r}; use {choices}"))
                 else:
+                    self._transfer_call = call
                     return Transfer(extension), []
             else:
                 refusals.append(_tool_result(call, f"error: no tool named {call.name!r}"))

@@ -42,6 +42,9 @@ class LoopbackCall:
         self.flushes: list[tuple[float, float]] = []  # (when, seconds heard)
         self.marks: list[tuple[float, str, bool]] = []
         self.transferred_to: str | None = None
+        self.attended_answers = True  # what an attended transfer's target does (tests)
+        self.transfer_failure = ""
+        self.transfer_attempts: list[tuple[str, bool]] = []  # (extension, attended)
         self.hangup_reason: str | None = None
         self.ended_at: float | None = None
         self.unplayed_at_end = 0  # frames still queued when the agent hung up or transferred
@@ -102,9 +105,14 @@ class LoopbackCall:
         self.hangup_reason = reason
         await self._end(f"hung up by the agent: {reason}")
 
-    async def transfer(self, extension: str) -> None:
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
+        self.transfer_attempts.append((extension, attended))
+        if attended and not self.attended_answers:
+            self.transfer_failure = "no answer"
+            return False
         self.transferred_to = extension
-        await self._end(f"transferred to {extension}")
+        await self._end(f"transferred to {extension}" + (" (attended)" if attended else ""))
+        return True
 
     # --- the caller's side -----------------------------------------------------------------------
     async def say(self, ulaw: bytes) -> float:

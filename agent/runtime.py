@@ -51,7 +51,9 @@ class CallAudio(Protocol):
     @property
     def closed(self) -> bool: ...
     async def hangup(self, reason: str) -> None: ...
-    async def transfer(self, extension: str) -> None: ...
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool | None:
+        """Attended: False when the target did not answer (the agent keeps the call; `transfer_failure`
+        may say why)."""
 
 
 class AgentRuntime:

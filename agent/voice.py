@@ -36,6 +36,7 @@ log = logging.getLogger("switchboard.agent")
 
 EventSink = Callable[[str, str | None, str | None, dict[str, Any]], Awaitable[None]]
 TICK_S = 0.03
+NOT_ANSWERED = "Sorry, nobody is available to take your call right now. I'll stay with you."
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class VoiceSession:
         self.hangup_s: float = definition["no_input_hangup_s"]
         self.max_s: float = definition["max_duration_s"]
         self.farewell = render(definition.get("farewell") or "", context)
+        transfer = definition.get("transfer") or {}
+        self.attended: bool = transfer.get("mode") == "attended"
+        self.transfer_timeout_s: float = float(transfer.get("timeout_s") or 20)
         self._inputs: asyncio.Queue[_Input] = asyncio.Queue()
         self._held: deque[_Input] = deque()
         self._reply: asyncio.Task[AgentResult | None] | None = None
@@ -186,13 +190,18 @@ class VoiceSession:
             await self._emit("transcript", "agent", spoken.text, {"interrupted": False})
             self.dialog.heard(spoken.text, interrupted=False)
 
-    async def _transfer(self, step: Transfer, spoken: Utterance) -> AgentResult:
+    async def _transfer(self, step: Transfer, spoken: Utterance) -> AgentResult | None:
         self._interruptible = False
         await self._finish(spoken)
+        mode = "attended" if self.attended else "blind"
         await self._emit("action", "agent", f"transfer to {step.extension}",
-                         {"action": "transfer", "extension": step.extension, "intent": step.intent})
+                         {"action": "transfer", "extension": step.extension, "intent": step.intent, "mode": mode})
         try:
-            await self.call.transfer(step.extension)
+            if self.attended:
+                answered = await self.call.transfer(step.extension, attended=True, timeout_s=self.transfer_timeout_s)
+            else:
+                await self.call.transfer(step.extension)
+                answered = True
         except Exception as exc:
             log.warning("transfer to %s failed: %s", step.extension, exc)
             await self._emit("error", None, f"transfer-failed: {exc}", {"error_id": "transfer-failed"})
@@ -201,7 +210,27 @@ class VoiceSession:
                 await self._say("Sorry, I couldn't transfer your call.", after)
             await self._hang_up("transfer failed", after)
             return AgentResult("failed", f"transfer to {step.extension} failed: {exc}")
-        return AgentResult("completed", f"transferred to {step.extension}", step.extension)
+        if answered is False:
+            await self._transfer_not_answered(step)
+            return None
+        suffix = " (attended)" if self.attended else ""
+        return AgentResult("completed", f"transferred to {step.extension}{suffix}", step.extension)
+
+    async def _transfer_not_answered(self, step: Transfer) -> None:
+        """Attended transfer not answered: say so and carry on (the script stays in its state;
+        the LLM gets the tool result)."""
+        if self._closed is not None:
+            return
+        why = getattr(self.call, "transfer_failure", "") or "no answer"
+        await self._emit("action", "agent", f"transfer to {step.extension} not completed: {why}",
+                         {"action": "transfer_failed", "extension": step.extension, "reason": why})
+        failed = getattr(self.dialog, "transfer_failed", None)
+        if failed is not None:
+            failed(step.extension, why)
+        after = self._spoken = Utterance()
+        self._interruptible = True
+        await self._say(NOT_ANSWERED, after)
+        await self._finish(after)
 
     async def _hang_up(self, reason: str, spoken: Utterance) -> AgentResult:
         self._interruptible = False

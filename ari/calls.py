@@ -6,10 +6,23 @@ Our own channels (pre-assigned external-media ids, outbound originates) are reco
 `_request_end` (first reason wins) and then `_teardown`, which deletes the bridge and the other
 channel (Asterisk does not), finishes the run and so releases the quota slot. `ChannelDestroyed`
 is never relied on for the inbound channel: Asterisk may not send it.
+
+Transfers (`transfer`): blind hands the caller back to the dialplan (`continue`). Attended
+(`attended=True`) originates the target through the configuration's dial template with a
+pre-assigned `sbo-` id (app args `switchboard-transfer,run=<id>`, so the Dialer does not take it
+for an orphan of its own) registered in `_channels`, and waits up to `timeout_s` for its
+`StasisStart` (Asterisk sends it only once the target answered). Answered: the target joins the
+caller's bridge, the agent's external media channel is removed and hung up, the run ends
+`completed` ("transferred to X (attended)") and the caller and the target keep talking in our
+bridge. That pair is kept in `_pairs` (and `knows()` spares it from reconcile); when either of
+them leaves Stasis or is destroyed, the other is hung up and the bridge deleted. Busy, no answer
+or a failure: the target leg is hung up and `transfer` returns False; the agent stays on the call.
+A Switchboard restart while a pair talks leaves them to the next reconcile, which hangs them up.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import sqlite3
@@ -17,9 +30,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ari.dialstring import DialError, caller_id_param, endpoint_for
 from ari.errors import AriError
 from ari.events import (
-    AriEvent, ChannelDestroyed, ChannelDtmfReceived, ChannelHangupRequest, StasisEnd, StasisStart,
+    AriEvent, ChannelDestroyed, ChannelDtmfReceived, ChannelHangupRequest, Dial, StasisEnd, StasisStart,
 )
 from ari.rest import AriRestClient, build_transport_data
 from ari.routing import Refusal, route_inbound
@@ -37,6 +51,9 @@ SHUTDOWN_FLAG = 4  # ChannelHangupRequest soft cause on `core restart` / shutdow
 # Recording a run's end while the database cannot be written (busy past its timeout, read-only,
 # full): the call is torn down in Asterisk at once; the row is retried after these delays.
 FINISH_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0)
+TRANSFER_APP_ARG = "switchboard-transfer"
+TRANSFER_GRACE_S = 5.0  # beyond the ring timeout, before we stop waiting for Asterisk's outcome
+TRANSFER_FINAL_DIAL = frozenset({"BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"})
 EventSink = Callable[[str, str | None, str | None, dict[str, Any]], Awaitable[None]]
 
 
@@ -85,6 +102,7 @@ class Call:
     tearing_down: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
     recorder: Recorder | None = None
+    target: TransferLeg | None = None  # an attended transfer's leg while it rings
 
     @property
     def label(self) -> str:
@@ -93,6 +111,28 @@ class Call:
     @property
     def far_end_hung_up(self) -> str:
         return "caller hung up" if self.direction == "inbound" else "the called party hung up"
+
+
+@dataclass
+class TransferLeg:
+    """The target of an attended transfer while it rings."""
+
+    channel_id: str
+    extension: str
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: str = ""  # why it did not answer (Dial status or destroy cause)
+
+
+@dataclass
+class BridgedPair:
+    """Caller and transfer target talking in our bridge after an attended transfer: no run, no
+    agent; when one of them leaves, the other is hung up and the bridge deleted."""
+
+    bridge_id: str
+    channels: tuple[str, str]
+    label: str
+    ending: bool = False
 
 
 @dataclass
@@ -126,6 +166,8 @@ class CallControl:
         self._channels: dict[str, Call] = {}  # every channel id of ours (caller and media) → call
         self._watches: dict[str, ChannelWatch] = {}
         self._finishing: set[asyncio.Task[None]] = set()  # runs whose end waits for the database
+        self._pairs: dict[str, BridgedPair] = {}  # caller and target channel ids → their pair
+        self._background: set[asyncio.Task[None]] = set()
 
     def watch(self, channel_id: str) -> ChannelWatch:
         watch = self._watches[channel_id] = ChannelWatch(channel_id)
@@ -138,6 +180,8 @@ class CallControl:
         """A channel or bridge id of a live call or probe here: reconcile leaves these alone. A call
         being torn down is deleting its own, and reconcile may finish the job if that fails."""
         if ari_id in self._watches:
+            return True
+        if ari_id in self._pairs or any(p.bridge_id == ari_id for p in self._pairs.values()):
             return True
         call = self._channels.get(ari_id)
         if call is not None:
@@ -157,11 +201,25 @@ class CallControl:
             elif isinstance(event, StasisEnd):
                 watch.gone.set()
             return
+        if isinstance(event, Dial):
+            self._on_transfer_dial(event)
+            return
+        if channel is not None and channel.id in self._pairs:
+            if isinstance(event, (StasisEnd, ChannelDestroyed)):
+                self._end_pair(self._pairs[channel.id], channel.id)
+            return
+        if channel is not None and self._on_transfer_leg(event, channel.id):
+            return
         if isinstance(event, StasisStart):
             call = self._channels.get(event.channel.id)
             if call is not None:
                 if event.channel.id == call.media_id:
                     call.media_started.set()
+                return
+            if event.args[:1] == (TRANSFER_APP_ARG,):
+                # a transfer target that answered after we gave up on it
+                log.info("hanging up a late transfer target channel=%s", event.channel.id)
+                self._spawn(self._hang_up_quietly(event.channel.id), f"late-target-{event.channel.id}")
                 return
             self._start_inbound(event)
         elif isinstance(event, ChannelHangupRequest):
@@ -384,7 +442,9 @@ class CallControl:
                 await self._safely(call, "hang up the caller", self.rest.hangup(call.channel_id))
             if call.media_id is not None:
                 await self._safely(call, "hang up the media channel", self.rest.hangup(call.media_id))
-            if call.bridge_id is not None:
+            if call.target is not None:
+                await self._safely(call, "hang up the transfer target", self.rest.hangup(call.target.channel_id))
+            if call.bridge_id is not None and call.channel_id not in self._pairs:
                 await self._safely(call, "delete the bridge", self.rest.delete_bridge(call.bridge_id))
             if call.run_id is not None:
                 await self._finish_run(call, end)
@@ -392,7 +452,7 @@ class CallControl:
         except Exception:
             log.exception("teardown failed error_id=teardown-failed %s", call.label)
         finally:
-            for channel_id in (call.channel_id, call.media_id):
+            for channel_id in (call.channel_id, call.media_id, call.target.channel_id if call.target else None):
                 if channel_id is not None:
                     self._channels.pop(channel_id, None)
             self.calls.pop(call.channel_id, None)
@@ -464,6 +524,158 @@ class CallControl:
                                             data={"extension": extension, "context": config.transfer_context})
         call.end = call.end or CallEnd("completed", f"transferred to {extension}")
 
+    async def attended_transfer(self, call: Call, extension: str, timeout_s: float) -> tuple[bool, str]:
+        """Ring `extension`; on answer bridge it with the caller and drop the agent (True). Not
+        answered, busy or failed: the target leg is hung up and the agent keeps the call
+        (False, why)."""
+        if call.bridge_id is None or call.target is not None or call.end is not None:
+            return False, "the call cannot be transferred now"
+        config = await self.store.configs.get_any(self.config.id) or self.config
+        try:
+            endpoint = endpoint_for(config.dial_template, extension)
+        except DialError as exc:
+            return False, exc.message
+        ring_s = max(1, round(timeout_s))
+        leg = call.target = TransferLeg(new_channel_id("o"), extension)
+        self._channels[leg.channel_id] = call  # before the request: its events may overtake the response
+        far_end = call.caller if call.direction == "inbound" else call.called
+        log.info("attended transfer %s to %s endpoint=%s target=%s", call.label, extension, endpoint, leg.channel_id)
+        bridged = False
+        try:
+            try:
+                await asyncio.wait_for(self.rest.originate(
+                    endpoint=endpoint, app=config.stasis_app_name,
+                    app_args=[TRANSFER_APP_ARG, f"run={call.run_id}"],
+                    caller_id=caller_id_param(far_end) if far_end else None, timeout=ring_s,
+                    channel_id=leg.channel_id,
+                ), self.timing.rest_timeout_s)
+            except (AriError, TimeoutError) as exc:
+                return False, f"Asterisk could not dial {endpoint}: {exc}"
+            answered = asyncio.ensure_future(leg.answered.wait())
+            gone = asyncio.ensure_future(leg.gone.wait())
+            try:
+                await asyncio.wait({answered, gone}, timeout=ring_s + TRANSFER_GRACE_S,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                answered.cancel()
+                gone.cancel()
+            if not leg.answered.is_set() or leg.gone.is_set():
+                return False, leg.outcome or f"no answer within {ring_s} s"
+            try:
+                await asyncio.wait_for(self.rest.add_to_bridge(call.bridge_id, leg.channel_id),
+                                       self.timing.rest_timeout_s)
+            except (AriError, TimeoutError) as exc:
+                return False, f"could not bridge {extension}: {exc}"
+            if leg.gone.is_set():  # hung up while being connected: the agent keeps the caller
+                return False, leg.outcome or f"{extension} hung up as it was connected"
+            bridged = True
+        finally:
+            if not bridged:
+                await asyncio.shield(self._drop_target(call, leg))
+        self._bridged(call, leg, extension)
+        await self._drop_agent(call, extension, leg.channel_id)
+        return True, ""
+
+    def _bridged(self, call: Call, leg: TransferLeg, extension: str) -> None:
+        """The target is in the caller's bridge: hand the pair over, then drop the agent's leg."""
+        assert call.bridge_id is not None
+        call.target = None
+        self._channels.pop(leg.channel_id, None)
+        pair = BridgedPair(call.bridge_id, (call.channel_id, leg.channel_id), call.label)
+        for channel_id in pair.channels:
+            self._pairs[channel_id] = pair
+        call.transferred_to = extension
+        call.end = call.end or CallEnd("completed", f"transferred to {extension} (attended)")
+        if call.media_id is not None:
+            self._channels.pop(call.media_id, None)  # its StasisEnd is expected now, not a failure
+        log.info("attended transfer answered %s target=%s bridge=%s", call.label, leg.channel_id, call.bridge_id)
+
+    async def _drop_agent(self, call: Call, extension: str, target_id: str) -> None:
+        if call.run_id is not None:
+            try:
+                await self.store.runs.add_event(call.run_id, "action", role="agent",
+                                                text=f"transfer to {extension} (attended)",
+                                                data={"extension": extension, "mode": "attended",
+                                                      "target_channel": target_id})
+            except sqlite3.Error as exc:
+                log.warning("could not record the transfer error_id=db-unavailable %s: %s", call.label, exc)
+        if call.media_id is not None and call.bridge_id is not None:
+            await self._safely(call, "remove the agent from the bridge",
+                               self.rest.remove_from_bridge(call.bridge_id, call.media_id))
+            await self._safely(call, "hang up the media channel", self.rest.hangup(call.media_id))
+        if call.session is not None:
+            await call.session.close(1000, f"transferred to {extension}")
+
+    async def _drop_target(self, call: Call, leg: TransferLeg) -> None:
+        await self._safely(call, "hang up the transfer target", self.rest.hangup(leg.channel_id))
+        self._channels.pop(leg.channel_id, None)
+        if call.target is leg:
+            call.target = None
+
+    def _on_transfer_leg(self, event: AriEvent, channel_id: str) -> bool:
+        """Events of a ringing transfer target; True when handled."""
+        call = self._channels.get(channel_id)
+        leg = call.target if call is not None else None
+        if leg is None or leg.channel_id != channel_id:
+            return False
+        if isinstance(event, StasisStart):
+            leg.answered.set()
+        elif isinstance(event, (StasisEnd, ChannelDestroyed)):
+            if isinstance(event, ChannelDestroyed) and not leg.outcome:
+                leg.outcome = _leg_outcome("", event.cause, event.cause_txt)
+            leg.gone.set()
+        return True
+
+    def _on_transfer_dial(self, event: Dial) -> None:
+        call = self._channels.get(event.peer.id)
+        leg = call.target if call is not None else None
+        if leg is None or leg.channel_id != event.peer.id:
+            return
+        status = event.dialstatus.upper()
+        if status in TRANSFER_FINAL_DIAL and not leg.answered.is_set():
+            leg.outcome = _leg_outcome(status, None, "")
+            leg.gone.set()
+
+    def _end_pair(self, pair: BridgedPair, left: str) -> None:
+        """One side of a transferred pair left: hang up the other and delete the bridge."""
+        if pair.ending:
+            return
+        pair.ending = True
+        for channel_id in pair.channels:
+            self._pairs.pop(channel_id, None)
+        others = [c for c in pair.channels if c != left]
+
+        async def finish() -> None:
+            for other in others:
+                await self._hang_up_quietly(other)
+            with contextlib.suppress(AriError, TimeoutError):
+                await asyncio.wait_for(self.rest.delete_bridge(pair.bridge_id), self.timing.rest_timeout_s)
+            log.info("transferred call ended %s (%s left)", pair.label, left)
+
+        self._spawn(finish(), f"end-pair-{pair.bridge_id}")
+
+    async def _hang_up_quietly(self, channel_id: str) -> None:
+        with contextlib.suppress(AriError, TimeoutError):
+            await asyncio.wait_for(self.rest.hangup(channel_id), self.timing.rest_timeout_s)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _leg_outcome(dial_status: str, cause: int | None, cause_txt: str) -> str:
+    if dial_status == "BUSY" or cause == 17:
+        return "the extension is busy"
+    if dial_status == "NOANSWER" or cause in (18, 19):
+        return "no answer"
+    if dial_status in ("CHANUNAVAIL", "CONGESTION") or cause in (20, 27, 34, 38):
+        return "the extension is unavailable"
+    if dial_status:
+        return f"the call failed (Dial {dial_status})"
+    return f"the call ended before it was answered (cause {cause} {cause_txt})".strip()
+
 
 class _Fail(Exception):
     def __init__(self, error_id: str, message: str) -> None:
@@ -485,5 +697,15 @@ class _Controls:
         if self.call.session is not None:
             await self.call.session.close(1000, "agent hung up")
 
-    async def transfer(self, extension: str) -> None:
-        await self.control.transfer(self.call, extension)
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
+        """Blind: hand the caller to the dialplan (True, or AriError). Attended: ring the target and
+        bridge it on answer (True); False when it was not answered (the agent keeps the call)."""
+        if not attended:
+            await self.control.transfer(self.call, extension)
+            return True
+        ok, why = await self.control.attended_transfer(self.call, extension, timeout_s)
+        if self.call.session is not None:
+            self.call.session.transfer_failure = "" if ok else why
+        if not ok:
+            log.info("attended transfer not completed %s to %s: %s", self.call.label, extension, why)
+        return ok

@@ -66,6 +66,62 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds spent busy by the whole machine (all cores) since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def process_cpu() -> dict[int, tuple[float, bool]]:
+    """pid → (CPU seconds, is a kernel thread) for every process now."""
+    out: dict[int, tuple[float, bool]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kernel = bool(int(fields[6]) & 0x00200000)  # PF_KTHREAD
+        out[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / CLK_TCK, kernel)
+    return out
+
+
+def others_cpu(before: dict[int, tuple[float, bool]], after: dict[int, tuple[float, bool]],
+               exclude: set[int]) -> tuple[float, float]:
+    """CPU seconds used between two `process_cpu()` snapshots by other user processes, and by kernel
+    threads (loopback networking shows up there as softirq work)."""
+    user = kernel = 0.0
+    for pid, (cpu, is_kernel) in after.items():
+        if pid in exclude:
+            continue
+        delta = cpu - before.get(pid, (0.0, is_kernel))[0]
+        if is_kernel:
+            kernel += delta
+        else:
+            user += delta
+    return user, kernel
+
+
+def own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def wait_quiet(max_busy_pct: float = 15.0, timeout: float = 600.0, sample_s: float = 2.0) -> float:
+    """Wait until the machine (other people's work included) is nearly idle: the busy share of all
+    cores over `sample_s` below `max_busy_pct`. Returns the last busy % seen (waits at most `timeout`)."""
+    deadline = time.monotonic() + timeout
+    cores = os.cpu_count() or 1
+    while True:
+        b0, t0 = system_busy_seconds(), time.monotonic()
+        await asyncio.sleep(sample_s)
+        busy = (system_busy_seconds() - b0) / ((time.monotonic() - t0) * cores) * 100
+        if busy < max_busy_pct or time.monotonic() > deadline:
+            return round(busy, 1)
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

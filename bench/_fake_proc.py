@@ -9,6 +9,7 @@
     POST /_bench/window/stop                        playout, underruns, jitter, drops over the window
     POST /_bench/hangup_all                         every caller hangs up
     GET  /_bench/setup                              per call: StasisStart → both channels bridged, refusals
+    GET  /_bench/totals                             caller frames sent to our media sockets, ever
 
 Outside a window the per-frame histories are trimmed every second, so a long run stays small.
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
+from array import array
 import json
 import os
 import signal
@@ -69,6 +72,79 @@ class _Loop:
         pass
 
 
+class Counter:
+    """Stands in for a far end's `heard` / `said` list: counts, keeps nothing."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def append(self, _item: object) -> None:
+        self.n += 1
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+
+class PlayoutMeter:
+    """Stands in for a media record's `played` list: counts frames and the timeslots in which the
+    queue was empty between two played frames (underruns), without keeping a frame."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.n, self.missed, self.longest, self.last_tick = 0, 0, 0, None
+
+    def append(self, frame: object) -> None:
+        tick = frame.tick  # type: ignore[attr-defined]
+        if self.last_tick is not None and tick - self.last_tick > 1:
+            gap = tick - self.last_tick - 1
+            self.missed += gap
+            self.longest = max(self.longest, gap)
+        self.last_tick = tick
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(())
+
+
+class ArrivalMeter:
+    """Stands in for `binary_from_app`: inter-arrival jitter of our media messages (|Δt − 20 ms ×
+    frames in the previous message|, in ms, kept in a flat array) and partial-frame bytes."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.jitter_ms = array("d")
+        self.n, self.bytes, self.partial, self.prev = 0, 0, 0, None
+
+    def append(self, item: tuple[float, int]) -> None:
+        t, size = item
+        if self.prev is not None:
+            t0, size0 = self.prev
+            self.jitter_ms.append(abs((t - t0) - TICK * (size0 // FRAME)) * 1000)
+        self.prev = item
+        self.n += 1
+        self.bytes += size
+        self.partial += size % FRAME
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter([(0.0, self.bytes)])  # MediaConnectionRecord.bytes_from_app sums these
+
+
 class BenchFake(FakeAsterisk):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -79,15 +155,18 @@ class BenchFake(FakeAsterisk):
         self._dropped_at_start: dict[str, int] = {}
         self._to_app_at_start: dict[str, int] = {}
         self._trimmer: asyncio.Task[None] | None = None
+        self.lag_ms = array("d")
 
     async def start(self) -> BenchFake:
         await super().start()
         self._trimmer = asyncio.get_running_loop().create_task(self._trim())
+        self._lagger = asyncio.get_running_loop().create_task(self._lag())
         return self
 
     async def stop(self) -> None:
         if self._trimmer is not None:
             self._trimmer.cancel()
+            self._lagger.cancel()
         await super().stop()
 
     async def handle(self, request: HttpRequest) -> Any:
@@ -115,6 +194,9 @@ class BenchFake(FakeAsterisk):
             return {"ok": True}
         if what == "setup":
             return self._setup()
+        if what == "totals":
+            records = [c.media.record for c in self.all_channels.values() if isinstance(c.media, ExtMediaSession)]
+            return {"frames_to_app": sum(r.frames_to_app for r in records), "connections": len(records)}
         raise KeyError(what)
 
     # --- calls ----------------------------------------------------------------------------------
@@ -149,81 +231,90 @@ class BenchFake(FakeAsterisk):
 
     # --- the measurement window -----------------------------------------------------------------
     async def _trim(self) -> None:
+        """Every 0.2 s: put meters in place of the per-frame lists of new calls (so nothing grows
+        and the garbage collector has little to walk), and drop the text logs outside a window."""
         while True:
-            await asyncio.sleep(1.0)
-            if self.window_open:
-                continue
+            await asyncio.sleep(0.2)
             for ch in self.all_channels.values():
                 if isinstance(ch.media, ExtMediaSession):
                     rec = ch.media.record
-                    rec.played.clear()
-                    rec.binary_from_app.clear()
-                    rec.texts_from_app.clear()
-                    rec.texts_to_app.clear()
-                if ch.leg is not None:
-                    ch.leg.heard.clear()
-                    ch.leg.said.clear()
+                    if not isinstance(rec.played, PlayoutMeter):
+                        rec.played = PlayoutMeter()  # type: ignore[assignment]
+                        rec.binary_from_app = ArrivalMeter()  # type: ignore[assignment]
+                    if not self.window_open:
+                        rec.texts_from_app.clear()
+                        rec.texts_to_app.clear()
+                if ch.leg is not None and not isinstance(ch.leg.heard, Counter):
+                    ch.leg.heard = Counter()  # type: ignore[assignment]
+                    ch.leg.said = Counter()  # type: ignore[assignment]
+
+    async def _lag(self) -> None:
+        """How late a 10 ms sleep wakes up in this process (kept during a window only)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(0.010)
+            if self.window_open:
+                self.lag_ms.append((loop.time() - t0 - 0.010) * 1000)
+
+    def _measured(self) -> list[ExtMediaSession]:
+        return [m for m in self._media() if isinstance(m.record.played, PlayoutMeter)]
 
     def _window_start(self) -> dict[str, Any]:
         for ch in self.all_channels.values():
             if ch.leg is not None:
-                ch.leg.heard.clear()
                 ch.leg.said.clear()
-        for sess in self._media():
-            rec = sess.record
-            rec.played.clear()
-            rec.binary_from_app.clear()
+        for sess in self._measured():
+            sess.record.played.clear()
+            sess.record.binary_from_app.clear()
             self._dropped_at_start[sess.channel_id] = sess.driver.frames_dropped_whole_messages
-            self._to_app_at_start[sess.channel_id] = rec.frames_to_app
+            self._to_app_at_start[sess.channel_id] = sess.record.frames_to_app
+        self.lag_ms = array("d")
         self.window_open = True
         self.window_t0 = self.now()
-        return {"connections": len(self._media()), "t0": self.window_t0}
+        return {"connections": len(self._dropped_at_start), "t0": self.window_t0}
 
     def _window_stop(self) -> dict[str, Any]:
         self.window_open = False
         elapsed = self.now() - self.window_t0
-        underrun_frames, with_underruns, played, partial_bytes, dropped, to_app = 0, 0, 0, 0, 0, 0
-        jitter_ms: list[float] = []
-        gap_lengths: list[int] = []
+        underrun_frames, with_underruns, played, partial_bytes, dropped, to_app, longest = 0, 0, 0, 0, 0, 0, 0
+        jitter = array("d")
         measured = 0
-        for sess in self._media():
+        for sess in self._measured():
             if sess.channel_id not in self._dropped_at_start:
                 continue  # connected during the window
             measured += 1
-            rec = sess.record
-            played += len(rec.played)
-            missed = 0
-            for prev, cur in zip(rec.played, rec.played[1:]):
-                gap = cur.tick - prev.tick - 1
-                if gap > 0:
-                    missed += gap
-                    gap_lengths.append(gap)
-            underrun_frames += missed
-            with_underruns += bool(missed)
-            for (t0, n0), (t1, _) in zip(rec.binary_from_app, rec.binary_from_app[1:]):
-                jitter_ms.append(abs((t1 - t0) - TICK * (n0 // FRAME)) * 1000)
-            partial_bytes += sum(n % FRAME for _, n in rec.binary_from_app)
+            meter, arrivals = sess.record.played, sess.record.binary_from_app
+            played += meter.n
+            underrun_frames += meter.missed
+            with_underruns += bool(meter.missed)
+            longest = max(longest, meter.longest)
+            jitter.extend(arrivals.jitter_ms)
+            partial_bytes += arrivals.partial
             dropped += sess.driver.frames_dropped_whole_messages - self._dropped_at_start[sess.channel_id]
-            to_app += rec.frames_to_app - self._to_app_at_start[sess.channel_id]
+            to_app += sess.record.frames_to_app - self._to_app_at_start[sess.channel_id]
         said = sum(len(ch.leg.said) for ch in self.channels.values() if ch.leg is not None)
         self._dropped_at_start.clear()
         self._to_app_at_start.clear()
-        jitter_ms.sort()
+        ordered = sorted(jitter)
 
         def pct(p: float) -> float | None:
-            if not jitter_ms:
+            if not ordered:
                 return None
-            return round(jitter_ms[min(len(jitter_ms) - 1, int(p / 100 * len(jitter_ms)))], 3)
+            return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 3)
 
         return {
             "window_s": round(elapsed, 3), "connections": measured, "frames_played": played,
             "expected_frames": int(measured * elapsed / TICK),
             "underrun_frames": underrun_frames, "connections_with_underruns": with_underruns,
-            "longest_gap_frames": max(gap_lengths, default=0),
-            "jitter_ms": {"n": len(jitter_ms), "p50": pct(50), "p99": pct(99),
-                          "max": round(jitter_ms[-1], 3) if jitter_ms else None},
+            "longest_gap_frames": longest,
+            "jitter_ms": {"n": len(ordered), "p50": pct(50), "p99": pct(99),
+                          "max": round(ordered[-1], 3) if ordered else None},
             "dropped_messages_queue_full": dropped, "partial_frame_bytes_dropped": partial_bytes,
             "caller_frames_said": said, "caller_frames_sent_to_app": to_app,
+            "gc_collections": [g["collections"] for g in gc.get_stats()],
+            "fake_loop_lag_ms": {"p99": round(sorted(self.lag_ms)[int(0.99 * (len(self.lag_ms) - 1))], 3)
+                                 if self.lag_ms else None, "max": round(max(self.lag_ms), 3) if self.lag_ms else None},
         }
 
     def _setup(self) -> dict[str, Any]:

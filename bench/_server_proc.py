@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import math
 import sys
@@ -124,6 +125,28 @@ class LoopLag:
                 del self.samples[:100_000]
 
 
+class GcPauses:
+    """Duration of each garbage collection in this process, by generation (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._t0 = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append((time.perf_counter() - self._t0) * 1000)
+
+    def report(self) -> dict[str, Any]:
+        return {f"gen{g}": summary(v, 3) for g, v in self.pauses.items()}
+
+    def reset(self) -> None:
+        for v in self.pauses.values():
+            v.clear()
+
+
 class SetupClock:
     """StasisStart of an inbound channel → addChannel answered (or → refused with congestion), in
     this process's monotonic clock. Wraps two methods at class level: measurement only."""
@@ -173,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() once started, so collections skip everything loaded at start-up")
     parser.add_argument("--lead", type=float, default=None,
                         help="override MediaSession's playout lead (seconds) to see its effect")
     args = parser.parse_args(argv)
@@ -181,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     agent = ToneAgent()
     lag = LoopLag()
+    pauses = GcPauses()
     setup = SetupClock()
     setup.install()
 
@@ -188,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         return agent
 
     async def stats(request: Request) -> JSONResponse:
-        body = agent.stats() | {"loop_lag_ms": summary(lag.samples, 3)}
+        body = agent.stats() | {"loop_lag_ms": summary(lag.samples, 3), "gc_pause_ms": pauses.report(),
+                                "gc_tracked_objects": len(gc.get_objects())}
         if request.query_params.get("reset"):
             lag.samples.clear()
+            pauses.reset()
         return JSONResponse(body)
 
     async def setup_report(request: Request) -> JSONResponse:
@@ -208,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         lag_task = asyncio.create_task(lag.run())
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
         print("ready", flush=True)
         await task
         lag_task.cancel()

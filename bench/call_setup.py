@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import sys
 import tempfile
@@ -30,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
-from bench._common import free_port, machine, seed, start, summary, write_result  # noqa: E402
+from bench._common import (  # noqa: E402
+    cpu_seconds, free_port, machine, others_cpu, process_cpu, seed, start, summary, wait_quiet, write_result,
+)
 
 
 async def wait_until(fetch: Any, predicate: Any, timeout: float, interval: float = 0.25) -> Any:
@@ -71,6 +74,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=2.0, help="seconds each call lasts")
     parser.add_argument("--limit", type=int, default=100, help="the organisation's concurrent-call quota")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--quiet", type=float, default=15.0,
+                        help="before each rate wait until the machine is below this busy %% (0: do not wait)")
     parser.add_argument("--keep", help="keep the database and logs in this directory")
     args = parser.parse_args(argv)
     results = []
@@ -98,26 +103,34 @@ async def main(argv: list[str] | None = None) -> int:
                 await wait_until(progress, lambda p: p["registered"], 20)
                 seen: set[str] = set()
                 for rate in args.rates:
+                    busy_before = await wait_quiet(args.quiet, 300) if args.quiet > 0 else None
                     n = int(rate * args.seconds)
+                    c0, f0, p0, t0 = cpu_seconds(server.pid), cpu_seconds(fake.pid), process_cpu(), time.monotonic()
                     placed_before = (await progress())["placed"]
                     await http.post(f"{fake_url}/_bench/place", json={"n": n, "rate": rate, "hold_s": args.hold})
                     await wait_until(progress, lambda p: p["placed"] >= placed_before + n, args.seconds + 30)
                     await wait_until(progress, lambda p: p["live_callers"] == 0, args.hold + 30)
                     await wait_until(ours, lambda s: s["live_sessions"] == 0, 30)
+                    wall = time.monotonic() - t0
+                    c1, f1, p1 = cpu_seconds(server.pid), cpu_seconds(fake.pid), process_cpu()
+                    other_user, kernel = others_cpu(p0, p1, {server.pid, fake.pid, os.getpid()})
+                    cpu = {"ours_pct": round((c1 - c0) / wall * 100, 1), "fake_pct": round((f1 - f0) / wall * 100, 1),
+                           "other_processes_pct": round(other_user / wall * 100, 1),
+                           "kernel_threads_pct": round(kernel / wall * 100, 1), "machine_busy_pct_before": busy_before}
                     ours_calls = [c for c in (await http.get(f"{our_url}/_bench/setup")).json()["calls"]
                                   if c["channel"] not in seen]
                     fake_calls = [c for c in (await http.get(f"{fake_url}/_bench/setup")).json()["calls"]
                                   if c["channel"] not in seen]
                     seen |= {c["channel"] for c in fake_calls} | {c["channel"] for c in ours_calls}
                     r = {"rate": rate, "placed": n, "inside_server_ms": split(ours_calls), "at_fake_ms": split(fake_calls),
-                         "runs": outcomes(db, {c["channel"] for c in fake_calls})}
+                         "runs": outcomes(db, {c["channel"] for c in fake_calls}), "cpu": cpu}
                     results.append(r)
                     s, f = r["inside_server_ms"], r["at_fake_ms"]
                     print(f"{rate:>5.0f} calls/s  {n:>4} calls  bridged {s['bridged']['n']:>4}  refused {s['refused']['n']:>4}  "
                           f"neither {s['neither']:>3} | inside server p50 {s['bridged']['p50']} p99 {s['bridged']['p99']} "
                           f"max {s['bridged']['max']} ms | at fake p50 {f['bridged']['p50']} p99 {f['bridged']['p99']} "
                           f"max {f['bridged']['max']} ms | refusal p50 {s['refused']['p50']} p99 {s['refused']['p99']} ms"
-                          f" | runs {r['runs']}", flush=True)
+                          f" | runs {r['runs']} | CPU {cpu}", flush=True)
                     await asyncio.sleep(1.0)
         finally:
             if fake is not None:

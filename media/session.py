@@ -85,7 +85,10 @@ class CallControls(Protocol):
     """What the agent may do to the call beyond audio; provided by call control."""
 
     async def hangup(self, reason: str) -> None: ...
-    async def transfer(self, extension: str) -> None: ...
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
+        """Blind (default): True or an exception. Attended: True once the target is bridged with
+        the caller (the agent's leg is dropped), False when it did not answer."""
+        ...
 
 
 class MediaSession:
@@ -100,6 +103,7 @@ class MediaSession:
         self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self.stats = MediaStats()
         self.controls: CallControls | None = None
+        self.transfer_failure = ""  # why the last attended transfer did not complete
         self.recorder: AudioTap | None = None
         self._frame_size = start.optimal_frame_size or 160
         self._ptime = (start.ptime or 20) / 1000
@@ -169,10 +173,13 @@ class MediaSession:
         else:
             await self.close()
 
-    async def transfer(self, extension: str) -> None:
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
         if self.controls is None:
             raise RuntimeError("this call cannot be transferred")
-        await self.controls.transfer(extension)
+        if not attended:
+            await self.controls.transfer(extension)
+            return True
+        return await self.controls.transfer(extension, attended=True, timeout_s=timeout_s)
 
     def dtmf(self, digit: str, source: str) -> None:
         """A key press from `source` ("media" DTMF_END or "ari" ChannelDtmfReceived): both report

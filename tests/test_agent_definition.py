@@ -86,3 +86,11 @@ def test_secrets_are_listed_encrypted_redacted_and_restored() -> None:
     assert back["llm"]["api_key"] == "321-ks"
     changed = restore_secrets({**shown, "llm": {**shown["llm"], "api_key": "sk-new"}}, sealed)
     assert changed["llm"]["api_key"] == "sk-new"
+
+
+def test_transfer_section_defaults_to_blind_and_is_checked() -> None:
+    clean, errors = validate_definition({"transfer": {"mode": "attended"}})
+    assert errors == {} and clean is not None and clean["transfer"] == {"mode": "attended", "timeout_s": 20}
+    assert "transfer" not in (validate_definition({})[0] or {})  # absent: blind
+    _, errors = validate_definition({"transfer": {"mode": "warm", "timeout_s": 0, "ring": 1}})
+    assert set(errors) == {"definition.transfer.mode", "definition.transfer.timeout_s", "definition.transfer.ring"}

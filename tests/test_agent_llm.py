@@ -205,3 +205,27 @@ async def test_the_test_chat_runs_the_llm_engine(stub: StubLlm) -> None:
         assert stub.requests[1]["messages"][-1] == {"role": "user", "content": "I have a problem"}
     finally:
         await chat.aclose()
+
+
+async def test_an_unanswered_attended_transfer_is_a_tool_result_and_the_call_goes_on(
+        runtime: AgentRuntime, stub: StubLlm) -> None:
+    stub.replies = [[text("Hi. Press one for sales.")],
+                    [text("Connecting you."), tool("transfer_call", {"extension": "7000"}, call_id="call_t")],
+                    [text("Nobody answered, sorry."), tool("end_call", {"reason": "done"})]]
+    defn = llm_definition(stub.base_url) | {"transfer": {"mode": "attended", "timeout_s": 5}}
+    call, recorder, task = await run_call(runtime, defn)
+    call.attended_answers = False
+    await call.until(lambda: bool(call.marks), 10)
+    call.press("1")
+    await call.until(lambda: any("nobody is available" in (t or "") for _, t, _ in recorder.of("transcript", "agent")),
+                     20)
+    assert call.transfer_attempts == [("7000", True)] and not task.done()
+    call.press("2")
+    result = await asyncio.wait_for(task, 20)
+    await call.aclose()
+    assert result == AgentResult("completed", "done")
+    messages = stub.requests[2]["messages"]
+    results = [m for m in messages if m["role"] == "tool"]
+    assert results and results[-1]["tool_call_id"] == "call_t" and results[-1]["content"].startswith("transfer failed")
+    calls = [m for m in messages if m.get("tool_calls")]
+    assert calls[-1]["tool_calls"][0]["id"] == "call_t"

@@ -172,3 +172,21 @@ async def test_optional_piper_voice_speaks_when_installed() -> None:
     with ThreadPoolExecutor(1) as pool:
         chunks = [chunk async for chunk in PiperTts(pool).synthesize("Thanks for calling.")]
     assert chunks and sum(len(c) for c in chunks) > 4000  # over half a second at 8 kHz
+
+
+async def test_an_unanswered_attended_transfer_keeps_the_script_in_its_state(runtime: AgentRuntime) -> None:
+    call, recorder, task = await start(runtime, definition(greeting="Hello.",
+                                                           transfer={"mode": "attended", "timeout_s": 5}))
+    call.attended_answers = False
+    await call.until(lambda: bool(call.marks), 10)
+    call.press("1")
+    await call.until(lambda: any("nobody is available" in (t or "") for _, t, _ in recorder.of("transcript", "agent")),
+                     15)
+    assert not task.done() and call.transferred_to is None
+    failed = [d for _, _, d in recorder.of("action") if d.get("action") == "transfer_failed"]
+    assert failed and failed[0]["extension"] == "7000"
+    call.attended_answers = True
+    call.press("1")  # still the menu: key 1 is sales again, and this time it answers
+    result = await finish(call, task)
+    assert result == AgentResult("completed", "transferred to 7000 (attended)", "7000")
+    assert call.transfer_attempts == [("7000", True), ("7000", True)]
