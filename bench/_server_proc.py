@@ -155,9 +155,32 @@ class SetupClock:
         self.started: dict[str, float] = {}
         self.bridged: dict[str, float] = {}
         self.refused: dict[str, float] = {}
+        self.steps: dict[str, list[float]] = {}
+
+    def _timed(self, owner: Any, name: str, label: str) -> None:
+        """Wrap `owner.name` (a coroutine method) to record how long each call takes, under `label`."""
+        original = getattr(owner, name)
+        samples = self.steps.setdefault(label, [])
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.monotonic()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                samples.append((time.monotonic() - t0) * 1000)
+
+        setattr(owner, name, timed)
 
     def install(self) -> None:
+        from data.runs import Runs
+
         clock = self
+        for owner, name, label in ((Runs, "create_within_quota", "db: quota check + run (write)"),
+                                   (Runs, "set_status", "db: run answered (write)"),
+                                   (AriRestClient, "answer", "ari: answer"),
+                                   (AriRestClient, "external_media", "ari: externalMedia"),
+                                   (AriRestClient, "create_bridge", "ari: create bridge")):
+            self._timed(owner, name, label)
         on_event, add_to_bridge, hangup = CallControl.on_event, AriRestClient.add_to_bridge, AriRestClient.hangup
 
         async def timed_on_event(control: CallControl, event: Any) -> None:
@@ -188,7 +211,11 @@ class SetupClock:
             calls.append({"channel": channel,
                           "bridged_ms": round((self.bridged[channel] - t0) * 1000, 3) if channel in self.bridged else None,
                           "refused_ms": round((self.refused[channel] - t0) * 1000, 3) if channel in self.refused else None})
-        return {"calls": calls}
+        return {"calls": calls, "steps_ms": {k: summary(v) for k, v in self.steps.items()}}
+
+    def reset_steps(self) -> None:
+        for v in self.steps.values():
+            v.clear()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         return JSONResponse(body)
 
     async def setup_report(request: Request) -> JSONResponse:
-        return JSONResponse(setup.report())
+        report = setup.report()
+        if request.query_params.get("reset"):
+            setup.reset_steps()
+        return JSONResponse(report)
 
     settings = Settings(db_path=Path(args.db), secret_key=SECRET, port=args.port)
     app = create_app(settings, agent_factory=agent_factory)

@@ -117,13 +117,14 @@ async def main(argv: list[str] | None = None) -> int:
                     cpu = {"ours_pct": round((c1 - c0) / wall * 100, 1), "fake_pct": round((f1 - f0) / wall * 100, 1),
                            "other_processes_pct": round(other_user / wall * 100, 1),
                            "kernel_threads_pct": round(kernel / wall * 100, 1), "machine_busy_pct_before": busy_before}
-                    ours_calls = [c for c in (await http.get(f"{our_url}/_bench/setup")).json()["calls"]
-                                  if c["channel"] not in seen]
+                    ours_report = (await http.get(f"{our_url}/_bench/setup", params={"reset": 1})).json()
+                    ours_calls = [c for c in ours_report["calls"] if c["channel"] not in seen]
                     fake_calls = [c for c in (await http.get(f"{fake_url}/_bench/setup")).json()["calls"]
                                   if c["channel"] not in seen]
                     seen |= {c["channel"] for c in fake_calls} | {c["channel"] for c in ours_calls}
                     r = {"rate": rate, "placed": n, "inside_server_ms": split(ours_calls), "at_fake_ms": split(fake_calls),
-                         "runs": outcomes(db, {c["channel"] for c in fake_calls}), "cpu": cpu}
+                         "runs": outcomes(db, {c["channel"] for c in fake_calls}), "cpu": cpu,
+                         "steps_inside_server_ms": ours_report["steps_ms"]}
                     results.append(r)
                     s, f = r["inside_server_ms"], r["at_fake_ms"]
                     print(f"{rate:>5.0f} calls/s  {n:>4} calls  bridged {s['bridged']['n']:>4}  refused {s['refused']['n']:>4}  "
@@ -131,6 +132,8 @@ async def main(argv: list[str] | None = None) -> int:
                           f"max {s['bridged']['max']} ms | at fake p50 {f['bridged']['p50']} p99 {f['bridged']['p99']} "
                           f"max {f['bridged']['max']} ms | refusal p50 {s['refused']['p50']} p99 {s['refused']['p99']} ms"
                           f" | runs {r['runs']} | CPU {cpu}", flush=True)
+                    for step, st in ours_report["steps_ms"].items():
+                        print(f"        {step:<32} p50 {st['p50']} p99 {st['p99']} max {st['max']} ms (n={st['n']})", flush=True)
                     await asyncio.sleep(1.0)
         finally:
             if fake is not None:
