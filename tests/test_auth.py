@@ -87,6 +87,33 @@ async def test_login_and_logout(tenant: Tenant, clients: ClientFactory) -> None:
     assert (await c.get("/workflows")).status_code == 303
 
 
+async def test_repeated_failed_logins_are_throttled_per_email(tenant: Tenant, clients: ClientFactory) -> None:
+    c = clients(headers={"Origin": BASE_URL})
+    for _ in range(5):
+        assert (await c.post("/login", data={"email": tenant.email, "password": "guess"})).status_code == 401
+    blocked = await c.post("/login", data={"email": tenant.email.upper(), "password": PASSWORD})
+    assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0 and "switchboard_session" not in c.cookies
+    other = await c.post("/login", data={"email": "someone-else@example.com", "password": "guess"})
+    assert other.status_code == 401  # one email's failures do not lock out another
+
+
+def test_throttle_window_expires_and_success_clears_it() -> None:
+    from web.throttle import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(limit=2, window_s=60, clock=lambda: now[0])
+    throttle.failed("a@x")
+    throttle.failed("A@x")
+    assert throttle.retry_after("a@x") == 60
+    now[0] = 61
+    assert throttle.retry_after("a@x") == 0
+    throttle.failed("a@x")
+    throttle.succeeded("a@x")
+    throttle.failed("a@x")
+    assert throttle.retry_after("a@x") == 0
+
+
 @pytest.mark.parametrize("target, expected", [
     ("/calls", "/calls"), ("//evil.example", "/telephony-configurations"),
     ("https://evil.example/", "/telephony-configurations"), ("/\\evil.example", "/telephony-configurations"),

@@ -10,6 +10,7 @@ from data.errors import Conflict
 from web.accounts import create_organization
 from web.auth import DUMMY_HASH, login, logout, session_user, verify_password
 from web.requests import form_values
+from web.throttle import LoginThrottle
 from web.templating import render
 
 async def setup(request: Request) -> Response:
@@ -32,6 +33,14 @@ async def setup(request: Request) -> Response:
     return RedirectResponse("/telephony-configurations", status_code=303)
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = LoginThrottle()
+    throttle: LoginThrottle = state.login_throttle
+    return throttle
+
+
 def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
@@ -46,13 +55,23 @@ async def login_page(request: Request) -> Response:
         return render(request, "auth/login.html", {"values": {}, "next": request.query_params.get("next", "/")})
     values = await form_values(request)
     email, password = values.get("email", "").strip(), values.get("password", "")
+    throttle = _throttle(request)
+    wait_s = throttle.retry_after(email)
+    if wait_s > 0:
+        minutes = max(1, round(wait_s / 60))
+        return render(request, "auth/login.html", {
+            "values": {"email": email}, "next": values.get("next", "/"),
+            "form_error": f"Too many failed attempts for this email: try again in {minutes} minute(s).",
+        }, status_code=429, headers={"Retry-After": str(int(wait_s) + 1)})
     found = await store.accounts.user_with_hash(email) if email else None
     ok = await asyncio.to_thread(verify_password, password, found[1] if found else DUMMY_HASH)
     if found is None or not ok:
+        throttle.failed(email)
         return render(request, "auth/login.html", {
             "values": {"email": email}, "next": values.get("next", "/"),
             "form_error": "Wrong email or password.",
         }, status_code=401)
+    throttle.succeeded(email)
     login(request, found[0])
     target = _safe_next(values.get("next", "/"))
     return RedirectResponse("/telephony-configurations" if target == "/" else target, status_code=303)
