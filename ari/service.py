@@ -7,6 +7,7 @@ configuration's `ari.outbound.Dialer`) and `cancel_call(run_id)`.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class AriService:
                                      handler_factory=self._handler)
         self.controls: dict[int, CallControl] = {}
         self.stats = CallStats()  # shared by every configuration's call control, for /metrics
+        self._background: set[asyncio.Task[None]] = set()  # kept referenced until done
         self.reconcilers: dict[int, Reconciler] = {}
         self.dialers: dict[int, Dialer] = {}
         self._configs: dict[int, TelephonyConfig] = {}
@@ -191,7 +193,9 @@ class AriService:
                 link_lost = control.end_all(
                     "failed", f"lost the ARI connection to Asterisk ({status.state.value})", "ari-link-lost"
                 )
-                _spawn(link_lost)
+                task = asyncio.ensure_future(link_lost)
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
         link.add_listener(on_status)
         # On every (re)connect: hang up / delete what a killed process or a lost link left behind.
@@ -208,13 +212,3 @@ class AriService:
 
         return handle
 
-
-_background: set[object] = set()
-
-
-def _spawn(coro: object) -> None:
-    import asyncio
-
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-    _background.add(task)
-    task.add_done_callback(_background.discard)

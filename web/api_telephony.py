@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from data.models import TelephonyConfig, Workflow
+from web.api_workflows import unended_run
 from web.auth import api, org_id
 from web.errors import ApiError, invalid, not_found
 from web.forms import parse_id
@@ -117,11 +118,7 @@ async def initiate_call(request: Request) -> Response:
 
 @api
 async def cancel_run(request: Request) -> Response:
-    run = await request.app.state.store.runs.get(org_id(request), path_id(request, "run_id"))
-    if run is None:
-        raise not_found("workflow run")
-    if run.ended_at is not None:
-        raise ApiError(409, "run-ended", f"this run already ended ({run.status})")
+    run = await unended_run(request)
     if not request.app.state.telephony.cancel_call(run.id):
         raise ApiError(409, "not-cancelable", "this run is not an outbound call this server is placing")
     return JSONResponse({"workflow_run_id": run.id}, status_code=202)

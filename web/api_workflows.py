@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from agent.definition import redact_secrets
 from data.errors import Conflict
-from data.models import Workflow
+from data.models import Workflow, WorkflowRun
 from data.runs import RunFilter
 from web.api_serial import event_json, run_json, workflow_json
 from web.auth import api, org_id
@@ -159,14 +159,20 @@ async def run_recording(request: Request) -> Response:
     return await recording_response(request, path_id(request, "run_id"))
 
 
-@api
-async def hang_up_run(request: Request) -> Response:
-    """End a live call (any direction), like the Hang up button: 202, or 409 when it is not live."""
+async def unended_run(request: Request) -> WorkflowRun:
+    """The caller's run named in the path: 404 when unknown, 409 when it has already ended."""
     run = await request.app.state.store.runs.get(org_id(request), path_id(request, "run_id"))
     if run is None:
         raise not_found("workflow run")
     if run.ended_at is not None:
         raise ApiError(409, "run-ended", f"this run already ended ({run.status})")
+    return run
+
+
+@api
+async def hang_up_run(request: Request) -> Response:
+    """End a live call (any direction), like the Hang up button: 202, or 409 when it is not live."""
+    run = await unended_run(request)
     if not request.app.state.telephony.hang_up(run.id):
         raise ApiError(409, "not-live-here", "this run has no live call on this server")
     return JSONResponse({"workflow_run_id": run.id}, status_code=202)

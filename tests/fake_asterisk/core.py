@@ -22,6 +22,7 @@ from .chanws import ControlFormat, Direction
 from .clock import MediaClock
 from .codecs import ULAW, MediaFormat, convert, get_format
 from .errors import AriError
+from .harness import wait_for
 from .extmedia import ExternalMediaMixin
 from .httpserver import HttpApp, HttpRequest, HttpResponse, HttpServer, WsAccept
 from .media import ExtMediaSession, MediaConnectionRecord, WsClientConfig
@@ -244,15 +245,7 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.005) -> T:
         """Poll ``predicate`` until it returns something truthy; raise TimeoutError otherwise."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if loop.time() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout}s")
-            await asyncio.sleep(interval)
+        return await wait_for(predicate, timeout, interval)
 
     # ================================================================== control surface
     def set_websocket_client(
