@@ -100,7 +100,11 @@ async def test_caller_barging_in_flushes_the_greeting_within_300_ms(tmp_path: Pa
                                timeout=5)
         assert flushed - onset < 0.3
         run = await s.wait_run(lambda r: r.status == "in_progress")
-        events = await s.store.runs.events(run.id)
-        greeting = [e for e in events if e.kind == "transcript" and e.role == "agent"][0]
+        greeting = None
+        async with asyncio.timeout(5):  # the interrupted line is recorded just after the flush
+            while greeting is None:
+                events = await s.store.runs.events(run.id)
+                greeting = next((e for e in events if e.kind == "transcript" and e.role == "agent"), None)
+                await asyncio.sleep(0.01)
         assert greeting.data.get("interrupted") is True and 0 < greeting.data.get("heard_s", 0) < 3
         await s.fake.caller_hangup(channel)
