@@ -5,8 +5,8 @@ import asyncio
 from pathlib import Path
 
 from media.protocol import MediaXoff, MediaXon
-from tests.fake_asterisk.media_protocol import format_control
 from tests.e2e.harness import Outcome, caller_audio, stack
+from tests.fake_asterisk.media_protocol import format_control
 
 
 class ScriptedAgent:
