@@ -39,7 +39,6 @@ from data.store import Store
 
 log = logging.getLogger("switchboard.ari.outbound")
 
-APP_ARG = OUTBOUND_APP_ARG
 DEFAULT_RING_TIMEOUT_S = 30
 ANSWER_GRACE_S = 10.0  # beyond the ring timeout, before we stop waiting for Asterisk to report
 FINAL_DIAL_STATUSES = frozenset({"BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL"})
@@ -120,7 +119,8 @@ class Outbound:
                              {"endpoint": self.plan.endpoint, "caller_id": self.plan.caller_id,
                               "timeout_s": self.timeout_s})
         self.originate = asyncio.ensure_future(self.control.rest.originate(
-            endpoint=self.plan.endpoint, app=self.config.stasis_app_name, app_args=[APP_ARG, f"run={call.run_id}"],
+            endpoint=self.plan.endpoint, app=self.config.stasis_app_name,
+            app_args=[OUTBOUND_APP_ARG, f"run={call.run_id}"],
             caller_id=caller_id_param(self.plan.caller_id) if self.plan.caller_id else None,
             timeout=self.timeout_s, channel_id=call.channel_id,
         ))
