@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -129,9 +129,9 @@ async def _load_agent(
         log.exception("voice agent unavailable error_id=agent-unavailable")
         return _unavailable_agent(f"{type(exc).__name__}: {exc}"), None
 
-    async def run(session: Any, definition: dict[str, Any], context: dict[str, Any], on_event: Any) -> Any:
+    async def run(call: Any, definition: Mapping[str, Any], context: dict[str, Any], on_event: Any) -> Any:
         # API keys in a definition are stored encrypted; the agent needs them in clear.
-        return await runtime.run(session, map_secrets(definition, store.box.decrypt), context, on_event)
+        return await runtime.run(call, map_secrets(dict(definition), store.box.decrypt), context, on_event)
 
     return run, runtime.close
 
@@ -143,7 +143,7 @@ class _Outcome:
 
 
 def _unavailable_agent(why: str) -> AgentRunner:
-    async def run(session: Any, definition: dict[str, Any], context: dict[str, Any], on_event: Any) -> Any:
+    async def run(call: Any, definition: Mapping[str, Any], context: dict[str, Any], on_event: Any) -> Any:
         await on_event("error", None, f"voice agent unavailable: {why}", {"error_id": "agent-unavailable"})
         return _Outcome("failed", f"voice agent unavailable: {why}")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from media.framing import Framer
 from media.g711 import ulaw_decode
-from media.session import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent
+from media.port import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent, TransferResult
 
 FRAME = 160
 FRAME_S = 0.02
@@ -43,7 +43,6 @@ class LoopbackCall:
         self.marks: list[tuple[float, str, bool]] = []
         self.transferred_to: str | None = None
         self.attended_answers = True  # what an attended transfer's target does (tests)
-        self.transfer_failure = ""
         self.transfer_attempts: list[tuple[str, bool]] = []  # (extension, attended)
         self.hangup_reason: str | None = None
         self.ended_at: float | None = None
@@ -58,7 +57,7 @@ class LoopbackCall:
         self._player: asyncio.Task[None] | None = None
         self._closed = False
 
-    # --- the agent's side (CallAudio) --------------------------------------------------------------
+    # --- the agent's side (CallPort) ---------------------------------------------------------------
     def play(self, ulaw: bytes) -> None:
         now = self.clock()
         self._queue.extend((now, frame) for frame in self._framer.feed(ulaw))
@@ -105,14 +104,13 @@ class LoopbackCall:
         self.hangup_reason = reason
         await self._end(f"hung up by the agent: {reason}")
 
-    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> TransferResult:
         self.transfer_attempts.append((extension, attended))
         if attended and not self.attended_answers:
-            self.transfer_failure = "no answer"
-            return False
+            return TransferResult(False, "no answer")
         self.transferred_to = extension
         await self._end(f"transferred to {extension}" + (" (attended)" if attended else ""))
-        return True
+        return TransferResult(True)
 
     # --- the caller's side -----------------------------------------------------------------------
     async def say(self, ulaw: bytes) -> float:

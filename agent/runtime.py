@@ -4,9 +4,9 @@
     result = await runtime.run(call, definition, context, on_event)
     await runtime.close()
 
-`call` is anything shaped like `CallAudio` (the media session); the agent knows nothing of ARI
-or Starlette. Inference runs on bounded thread pools (STT: one decode per core; TTS likewise) so
-the event loop and the 20 ms pacing never wait for a model.
+`call` is the `media.port.CallPort` that call control hands over (the media session); the agent
+knows nothing of ARI or Starlette. Inference runs on bounded thread pools (STT: one decode per
+core; TTS likewise) so the event loop and the 20 ms pacing never wait for a model.
 
 `on_event(kind, role, text, data)` receives the run's events:
 - ("transcript", "caller"|"agent", text, {...}): agent turns carry `interrupted` (and, when
@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -31,29 +31,11 @@ from agent.stt import HttpStt, SpeechToText, WhisperStt
 from agent.tts import HibariTts, HttpTts, PiperTts, TextToSpeech
 from agent.vad import Endpointer, PreGate, VadPool
 from agent.voice import AgentResult, EventSink, VoiceSession
-from media.session import MediaEvent
+from media.port import CallPort
 
-__all__ = ["AgentResult", "AgentRuntime", "CallAudio", "EventSink"]
+__all__ = ["AgentResult", "AgentRuntime", "EventSink"]
 
 log = logging.getLogger("switchboard.agent")
-
-
-class CallAudio(Protocol):
-    """What the media session offers the agent."""
-
-    events: asyncio.Queue[MediaEvent]
-
-    def play(self, ulaw: bytes) -> None: ...
-    def mark(self, name: str) -> asyncio.Future[bool]: ...
-    async def flush(self) -> float: ...
-    @property
-    def speaking(self) -> bool: ...
-    @property
-    def closed(self) -> bool: ...
-    async def hangup(self, reason: str) -> None: ...
-    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool | None:
-        """Attended: False when the target did not answer (the agent keeps the call; `transfer_failure`
-        may say why)."""
 
 
 class AgentRuntime:
@@ -85,7 +67,7 @@ class AgentRuntime:
         runtime.vads.release(runtime.vads.acquire())
         return runtime
 
-    async def run(self, call: CallAudio, definition: dict[str, Any], context: dict[str, Any],
+    async def run(self, call: CallPort, definition: dict[str, Any], context: dict[str, Any],
                   on_event: EventSink) -> AgentResult:
         """Talk to the caller until hang-up, transfer or the call closes."""
         clean, errors = validate_definition(definition)

@@ -30,7 +30,7 @@ from agent.text import render, split_sentences
 from agent.tts import TextToSpeech
 from agent.utterance import Utterance
 from agent.vad import Endpointer, NoiseIgnored, SpeechEnded, SpeechPaused, SpeechStarted, VadEvent
-from media.session import AudioIn, Closed, Dtmf
+from media.port import AudioIn, CallPort, Closed, Dtmf
 
 log = logging.getLogger("switchboard.agent")
 
@@ -72,7 +72,7 @@ _Input = _Utterance | _Key | _Closed
 
 
 class VoiceSession:
-    def __init__(self, *, call: Any, definition: dict[str, Any], context: dict[str, Any], on_event: EventSink,
+    def __init__(self, *, call: CallPort, definition: dict[str, Any], context: dict[str, Any], on_event: EventSink,
                  dialog: Dialog, stt: SpeechToText, tts: TextToSpeech, endpointer: Endpointer,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.call, self.dialog, self.stt, self.tts, self.endpointer = call, dialog, stt, tts, endpointer
@@ -197,11 +197,8 @@ class VoiceSession:
         await self._emit("action", "agent", f"transfer to {step.extension}",
                          {"action": "transfer", "extension": step.extension, "intent": step.intent, "mode": mode})
         try:
-            if self.attended:
-                answered = await self.call.transfer(step.extension, attended=True, timeout_s=self.transfer_timeout_s)
-            else:
-                await self.call.transfer(step.extension)
-                answered = True
+            result = await self.call.transfer(step.extension, attended=self.attended,
+                                              timeout_s=self.transfer_timeout_s)
         except Exception as exc:
             log.warning("transfer to %s failed: %s", step.extension, exc)
             await self._emit("error", None, f"transfer-failed: {exc}", {"error_id": "transfer-failed"})
@@ -210,18 +207,18 @@ class VoiceSession:
                 await self._say("Sorry, I couldn't transfer your call.", after)
             await self._hang_up("transfer failed", after)
             return AgentResult("failed", f"transfer to {step.extension} failed: {exc}")
-        if answered is False:
-            await self._transfer_not_answered(step)
+        if not result.ok:
+            await self._transfer_not_answered(step, result.why)
             return None
         suffix = " (attended)" if self.attended else ""
         return AgentResult("completed", f"transferred to {step.extension}{suffix}", step.extension)
 
-    async def _transfer_not_answered(self, step: Transfer) -> None:
+    async def _transfer_not_answered(self, step: Transfer, why: str) -> None:
         """Attended transfer not answered: say so and carry on (the script stays in its state;
         the LLM gets the tool result)."""
         if self._closed is not None:
             return
-        why = getattr(self.call, "transfer_failure", "") or "no answer"
+        why = why or "no answer"
         await self._emit("action", "agent", f"transfer to {step.extension} not completed: {why}",
                          {"action": "transfer_failed", "extension": step.extension, "reason": why})
         failed = getattr(self.dialog, "transfer_failed", None)

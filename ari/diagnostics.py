@@ -11,7 +11,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ari.calls import CallControl, new_channel_id
+from ari.call import new_channel_id
+from ari.calls import CallControl
 from ari.errors import AUTH_FIX, UNREACHABLE_FIX, AriAuthFailed, AriError, AriHttpError, AriNotFound
 from ari.link import LinkState, LinkStatus
 from ari.rest import AriRestClient, build_transport_data
@@ -80,8 +81,9 @@ class Diagnostics:
         if self.control is None or self.registry is None:
             return checks + _skipped(("stasis-app", "websocket-client-name", "media-reaches-switchboard"),
                                      "only checked by a running Switchboard (use Test connection in the admin)")
-        checks.append(await self._stasis_app())
-        if not checks[-1].ok:
+        stasis_app = await self._stasis_app()
+        checks.append(stasis_app)
+        if not stasis_app.ok:
             return checks + _skipped(("websocket-client-name", "media-reaches-switchboard"),
                                      "the Stasis app is not registered by Switchboard")
         checks.extend(await self._media())
@@ -162,7 +164,8 @@ class Diagnostics:
             name_ok = Check("websocket-client-name", True, f"Asterisk knows the websocket_client {name!r}")
             connected = asyncio.ensure_future(asyncio.shield(pending.connected))
             gone = asyncio.ensure_future(watch.gone.wait())
-            done, _ = await asyncio.wait({connected, gone}, timeout=self.media_timeout_s,
+            waiting: set[asyncio.Future[Any]] = {connected, gone}
+            done, _ = await asyncio.wait(waiting, timeout=self.media_timeout_s,
                                          return_when=asyncio.FIRST_COMPLETED)
             for task in (connected, gone):
                 if task not in done:

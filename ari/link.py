@@ -11,8 +11,9 @@ update, not a transition, and keeps `since`.
     any         → stopped | disabled                          (final: a link is not restarted)
 
 A stable connection that drops is retried at once; the socket-lost state is `connecting`.
-Reconnecting (like python-websockets' `connect` iterator): failures are classified, then the
-loop waits `backoff(n)` (capped exponential, full jitter) where n counts attempts since the last
+Reconnecting (like python-websockets' `connect` iterator): failures are classified
+(`ari.reconnect`), then the loop waits `backoff(n)` (capped exponential, full jitter) where n
+counts attempts since the last
 *stable* connection (open for `stable_after` seconds); a connection that flaps keeps growing n.
 - HTTP 401/403 on the handshake → `auth_failed`: a configuration error, logged at ERROR on every
   attempt; retried every `slow_retry_delay` seconds (an `ari reload` on Asterisk is picked up).
@@ -30,24 +31,23 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
-from ari.errors import AriAppTaken, AriAuthFailed, AriError, AriTimeout, AriUnreachable, error_for_status
-from ari.events import AriEvent, AriEventError, ApplicationReplaced, UnknownEvent, parse_event
-from ari.rest import AriRestClient, ari_base_url, asterisk_message, basic_auth_header
+from ari.errors import AriAppTaken, AriAuthFailed, AriError, AriUnreachable
+from ari.events import ApplicationReplaced, AriEvent, AriEventError, UnknownEvent, parse_event
+from ari.reconnect import Backoff, classify, full_jitter
+from ari.rest import AriRestClient, ari_base_url, basic_auth_header
 
 logger = logging.getLogger("switchboard.ari.link")
 
 EventHandler = Callable[[AriEvent], Awaitable[None]]
-Backoff = Callable[[int], float]
 StatusListener = Callable[["LinkStatus"], object]
 
 
@@ -108,15 +108,6 @@ class LinkTiming:
     close_timeout: float = 2.0
 
 
-def full_jitter(initial: float = 0.5, factor: float = 2.0, maximum: float = 30.0) -> Backoff:
-    """`n` ≥ 1 → uniform(0, min(maximum, initial * factor**(n-1)))."""
-
-    def backoff(n: int) -> float:
-        return random.uniform(0.0, min(maximum, initial * factor ** max(0, n - 1)))
-
-    return backoff
-
-
 def events_url(endpoint: str, app: str) -> str:
     """`http://host:8088` → `ws://host:8088/ari/events?app=<app>&subscribeAll=false`."""
     base = ari_base_url(endpoint)
@@ -125,23 +116,8 @@ def events_url(endpoint: str, app: str) -> str:
     return f"{ws_scheme}://{rest}/events?app={quote(app, safe='')}&subscribeAll=false"
 
 
-def classify(exc: BaseException) -> tuple[LinkState, AriError]:
-    """Why an attempt to open the events socket failed: the state to report and the error."""
-    if isinstance(exc, InvalidStatus):
-        response = exc.response
-        error = error_for_status(response.status_code, asterisk_message(response.body or b""))
-        error.message = f"events websocket rejected: {error.message}"
-        state = S.AUTH_FAILED if isinstance(error, AriAuthFailed) else S.UNREACHABLE
-        return state, error
-    if isinstance(exc, TimeoutError):
-        return S.UNREACHABLE, AriTimeout("opening the events websocket timed out")
-    if isinstance(exc, OSError):
-        return S.UNREACHABLE, AriUnreachable(f"cannot connect: {exc.strerror or exc!r}")
-    return S.UNREACHABLE, AriUnreachable(f"events websocket failed: {type(exc).__name__}: {exc}")
-
-
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class EventsLink:
@@ -312,7 +288,8 @@ class EventsLink:
         except Exception as exc:
             if self._stopping:
                 return None
-            state, error = classify(exc)
+            error = classify(exc)
+            state = S.AUTH_FAILED if isinstance(error, AriAuthFailed) else S.UNREACHABLE
             self._fail(state, error)
             return self.timing.slow_retry_delay if state is S.AUTH_FAILED else self._backoff(n)
         opened = self._clock()

@@ -81,7 +81,8 @@ def is_our_bridge(bridge: Mapping[str, Any], foreign_channels: set[str]) -> bool
     bridge_id, name = bridge.get("id"), bridge.get("name")
     if not isinstance(bridge_id, str) or not bridge_id:
         return False
-    ours = bridge_id.startswith(OUR_BRIDGE_PREFIX) or (isinstance(name, str) and name.startswith(OUR_BRIDGE_NAME_PREFIX))
+    named_ours = isinstance(name, str) and name.startswith(OUR_BRIDGE_NAME_PREFIX)
+    ours = bridge_id.startswith(OUR_BRIDGE_PREFIX) or named_ours
     members = bridge.get("channels")
     members = members if isinstance(members, list) else []
     return ours and not any(m in foreign_channels for m in members)

@@ -200,7 +200,7 @@ class AriRestClient:
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int = 1
     ) -> None:
-        params = {"context": context, "extension": extension, "priority": priority}
+        params: dict[str, str | int | None] = {"context": context, "extension": extension, "priority": priority}
         await self.request("POST", f"/channels/{_segment(channel_id)}/continue", params=params)
 
     async def external_media(

@@ -11,17 +11,18 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from ari.calls import AgentRunner, CallControl, CallTiming
-from ari.dialstring import DialError, plan_dial
+from ari.call import CallTiming
+from ari.calls import CallControl
 from ari.diagnostics import Check, Diagnostics, ProbeTarget
-from ari.events import AriEvent
+from ari.dialstring import DialError, plan_dial
 from ari.link import EventHandler, EventsLink, LinkState, LinkStatus, LinkTiming
-from ari.stats import CallStats, LinkSample, MediaTotals, Snapshot
 from ari.outbound import DEFAULT_RING_TIMEOUT_S, Dialer, DialResult
-from ari.reconcile import ReconcileTiming, Reconciler
+from ari.reconcile import Reconciler, ReconcileTiming
+from ari.stats import CallStats, LinkSample, MediaTotals, Snapshot
 from ari.supervisor import LinkConfig, Supervisor, default_link_factory
 from data.models import TelephonyConfig, Workflow
 from data.store import Store
+from media.port import AgentRunner
 from media.registry import MediaRegistry
 
 log = logging.getLogger("switchboard.ari.service")
@@ -37,12 +38,12 @@ class AriSettings:
 
 class AriService:
     def __init__(
-        self, store: Store, registry: MediaRegistry, agent: AgentRunner, settings: AriSettings = AriSettings(),
+        self, store: Store, registry: MediaRegistry, agent: AgentRunner, settings: AriSettings | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.agent = agent
-        self.settings = settings
+        self.settings = settings = settings or AriSettings()
         self.supervisor = Supervisor(link_factory=default_link_factory(settings.link_timing),
                                      handler_factory=self._handler)
         self.controls: dict[int, CallControl] = {}
@@ -204,11 +205,6 @@ class AriService:
         self.reconcilers[config.id] = reconciler
         link.add_listener(reconciler.on_status)
 
-        dialer = self.dialers[config.id] = Dialer(control, ring_timeout_s=self.settings.ring_timeout_s)
-
-        async def handle(event: AriEvent) -> None:
-            if not await dialer.on_event(event):
-                await control.on_event(event)
-
-        return handle
+        self.dialers[config.id] = Dialer(control, ring_timeout_s=self.settings.ring_timeout_s)
+        return control.on_event
 

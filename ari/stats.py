@@ -34,7 +34,7 @@ class Histogram:
     def cumulative(self) -> list[tuple[str, int]]:
         """(`le` label, count of observations ≤ it), ending with "+Inf"."""
         out, running = [], 0
-        for bound, n in zip((*(f"{b:g}" for b in self.bounds), "+Inf"), self.counts):
+        for bound, n in zip((*(f"{b:g}" for b in self.bounds), "+Inf"), self.counts, strict=True):
             running += n
             out.append((bound, running))
         return out

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ari.errors import AriUnreachable
 from ari.link import EventHandler, EventsLink, LinkState, LinkStatus, LinkTiming
@@ -45,11 +45,12 @@ HandlerFactory = Callable[[LinkConfig, EventsLink], EventHandler]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def default_link_factory(timing: LinkTiming = LinkTiming()) -> LinkFactory:
+def default_link_factory(timing: LinkTiming | None = None) -> LinkFactory:
     """Links with their own REST client and the given timing."""
+    timing = timing or LinkTiming()
 
     def build(config: LinkConfig) -> EventsLink:
         return EventsLink(
@@ -134,7 +135,7 @@ class Supervisor:
             links = list(self._links.values())
             self._links.clear()
             results = await asyncio.gather(*(link.stop() for link in links), return_exceptions=True)
-            for link, result in zip(links, results):
+            for link, result in zip(links, results, strict=True):
                 if isinstance(result, BaseException):
                     logger.error("%s: stop failed: %r", link.label, result)
                 self._final[link.config_id] = link.status

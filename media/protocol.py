@@ -1,27 +1,20 @@
-"""The chan_websocket control channel: text frames between Asterisk and the media server.
+"""The chan_websocket control channel, Asterisk -> app: text frames in, typed messages out.
 
-Pure: text in, typed messages out, and the reverse; no I/O.
-
-Asterisk -> app ("control messages"): ``parse_control`` reads both formats, whatever was
-asked for in ``f()``:
+Pure: no I/O. ``parse_control`` reads both formats, whatever was asked for in ``f()``:
 
 - plain text: ``NAME key:value key:value`` (``MEDIA_START connection_id:dograh ...``),
   ``MEDIA_MARK_PROCESSED <id>``, ``ERROR channel_id:X error_text:<text to the end>``;
 - JSON: ``{"event": "NAME", "channel_id": ..., ...}`` with ``correlation_id`` for ids.
 
-``format_control`` writes them exactly as Asterisk does (for the fake Asterisk).
-
-App -> Asterisk ("commands"): ``format_command`` writes one, refusing what Asterisk would
-silently ignore (over 128 bytes, unknown name) or cannot take (SET_MEDIA_DIRECTION in
-plain text); ``parse_command`` reads one the way Asterisk does.
+Commands (app -> Asterisk) are written by ``media.commands``. The Asterisk side of both
+(writing control messages, reading commands) lives with the fake Asterisk in
+``tests/fake_asterisk/media_protocol.py``.
 
 Exceptions::
 
     ValueError
-     ├── ControlParseError   error_id "media-bad-control": a text frame that is not a
-     │                       well-formed control message or command
-     └── CommandError        error_id "media-bad-command": format_command was asked for
-                             something Asterisk would ignore or reject
+     └── ControlParseError   error_id "media-bad-control": a text frame that is not a
+                             well-formed control message
 """
 
 from __future__ import annotations
@@ -31,15 +24,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Union
 
 __all__ = [
-    "COMMANDS",
-    "DIRECTIONS",
-    "MAX_COMMAND_BYTES",
+    "AST_SPACE",
     "BufferingCompleted",
-    "Command",
-    "CommandError",
     "ControlMessage",
     "ControlParseError",
     "DtmfEnd",
@@ -51,35 +39,13 @@ __all__ = [
     "QueueDrained",
     "Status",
     "UnknownMessage",
-    "format_command",
-    "format_control",
-    "parse_command",
+    "decode_frame",
+    "load_json_object",
     "parse_control",
 ]
 
-MAX_COMMAND_BYTES = 128
-"""Asterisk ignores (log warning only) a text frame longer than this."""
-
-COMMANDS = frozenset({
-    "ANSWER",
-    "HANGUP",
-    "GET_STATUS",
-    "MARK_MEDIA",
-    "REPORT_QUEUE_DRAINED",
-    "START_MEDIA_BUFFERING",
-    "STOP_MEDIA_BUFFERING",
-    "FLUSH_MEDIA",
-    "PAUSE_MEDIA",
-    "CONTINUE_MEDIA",
-    "SET_MEDIA_DIRECTION",
-})
-DIRECTIONS = frozenset({"in", "out", "both"})
-
-_ID_COMMANDS = frozenset({"MARK_MEDIA", "STOP_MEDIA_BUFFERING"})
-_JSON_ONLY = frozenset({"SET_MEDIA_DIRECTION"})
 _NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
-_ARG = re.compile(r"[!-~]+\Z")  # printable ASCII, no space
-_AST_SPACE = " \t\n\v\f\r"  # what Asterisk's ast_strip() removes
+AST_SPACE = " \t\n\v\f\r"  # what Asterisk's ast_strip() removes
 
 
 def _empty() -> Mapping[str, str]:
@@ -90,12 +56,6 @@ class ControlParseError(ValueError):
     """A text frame that is not a well-formed control message or command."""
 
     error_id = "media-bad-control"
-
-
-class CommandError(ValueError):
-    """A command that Asterisk would ignore or reject, refused before sending."""
-
-    error_id = "media-bad-command"
 
 
 # --- messages from Asterisk --------------------------------------------------------------
@@ -193,18 +153,18 @@ class UnknownMessage(_Message):
     raw: str = ""
 
 
-ControlMessage = Union[
-    MediaStart,
-    MediaXoff,
-    MediaXon,
-    QueueDrained,
-    MarkProcessed,
-    BufferingCompleted,
-    Status,
-    DtmfEnd,
-    MediaError,
-    UnknownMessage,
-]
+ControlMessage = (
+    MediaStart
+    | MediaXoff
+    | MediaXon
+    | QueueDrained
+    | MarkProcessed
+    | BufferingCompleted
+    | Status
+    | DtmfEnd
+    | MediaError
+    | UnknownMessage
+)
 
 
 # --- reading fields ----------------------------------------------------------------------
@@ -300,7 +260,7 @@ def _dtmf_end(r: _Reader) -> ControlMessage:
 
 
 def _error(r: _Reader) -> ControlMessage:
-    text = r.text("error_text").rstrip(_AST_SPACE)
+    text = r.text("error_text").rstrip(AST_SPACE)
     return MediaError(channel_id=r.opt_text("channel_id"), error_text=text)
 
 
@@ -351,7 +311,7 @@ def _lenient_channel_id(rest: str) -> str | None:
     return None
 
 
-def _decode(text: str | bytes) -> str:
+def decode_frame(text: str | bytes) -> str:
     if isinstance(text, (bytes, bytearray, memoryview)):
         try:
             return bytes(text).decode("utf-8")
@@ -362,7 +322,7 @@ def _decode(text: str | bytes) -> str:
     return text
 
 
-def _load_object(text: str) -> dict[str, object]:
+def load_json_object(text: str) -> dict[str, object]:
     try:
         data = _json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -379,7 +339,7 @@ def _check_name(name: object) -> str:
 
 
 def _parse_json(text: str) -> ControlMessage:
-    data = _load_object(text)
+    data = load_json_object(text)
     if "event" not in data:
         raise ControlParseError("JSON message has no 'event'")
     name = _check_name(data["event"])
@@ -392,7 +352,7 @@ def _parse_json(text: str) -> ControlMessage:
 
 
 def _parse_plain(text: str) -> ControlMessage:
-    stripped = text.strip(_AST_SPACE)
+    stripped = text.strip(AST_SPACE)
     name, _, rest = stripped.partition(" ")
     _check_name(name)
     builder = _BUILDERS.get(name)
@@ -409,184 +369,7 @@ def parse_control(text: str | bytes) -> ControlMessage:
     Raises ``ControlParseError`` (and nothing else) for anything malformed; a well-formed
     message with an unknown name is an ``UnknownMessage``.
     """
-    decoded = _decode(text)
-    if decoded.lstrip(_AST_SPACE).startswith("{"):
+    decoded = decode_frame(text)
+    if decoded.lstrip(AST_SPACE).startswith("{"):
         return _parse_json(decoded)
     return _parse_plain(decoded)
-
-
-# --- writing messages (the fake Asterisk's side) -----------------------------------------
-
-
-def _plain_pairs(name: str, pairs: list[tuple[str, object]]) -> str:
-    def show(value: object) -> str:
-        return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-    return " ".join([name, *(f"{k}:{show(v)}" for k, v in pairs)])
-
-
-def _fields_of(message: ControlMessage) -> list[tuple[str, object]]:
-    if isinstance(message, MediaStart):
-        return [
-            ("connection_id", message.connection_id), ("channel", message.channel),
-            ("channel_id", message.channel_id or ""), ("format", message.format),
-            ("optimal_frame_size", message.optimal_frame_size), ("ptime", message.ptime),
-        ]
-    if isinstance(message, Status):
-        return [
-            ("channel_id", message.channel_id or ""), ("queue_length", message.queue_length),
-            ("xon_level", message.xon_level), ("xoff_level", message.xoff_level),
-            ("queue_full", message.queue_full), ("bulk_media", message.bulk_media),
-            ("media_paused", message.media_paused),
-        ]
-    if isinstance(message, DtmfEnd):
-        return [("digit", message.digit), ("channel_id", message.channel_id or "")]
-    if isinstance(message, MediaError):
-        return [("channel_id", message.channel_id or ""), ("error_text", message.error_text)]
-    return []
-
-
-def _ident_of(message: ControlMessage) -> str | None:
-    if isinstance(message, MarkProcessed):
-        return message.mark
-    if isinstance(message, BufferingCompleted):
-        return message.id
-    return None
-
-
-def format_control(message: ControlMessage, *, json: bool = False) -> str:
-    """Write a control message the way chan_websocket does (used by the fake Asterisk).
-
-    Plain text carries what Asterisk's plain format carries: no ``channel_id`` on
-    MEDIA_XOFF/XON, QUEUE_DRAINED and the id messages, no ``channel_variables``.
-    """
-    if isinstance(message, UnknownMessage):
-        return message.raw
-    ident = _ident_of(message)
-    if not json:
-        if ident is not None:
-            return f"{message.name} {ident}" if ident else message.name
-        return _plain_pairs(message.name, _fields_of(message))
-    obj: dict[str, object] = {"event": message.name}
-    if not isinstance(message, MediaStart):  # Asterisk puts channel_id second, except here
-        obj["channel_id"] = message.channel_id or ""
-    obj.update(_fields_of(message))
-    if isinstance(message, MediaStart):
-        obj["channel_variables"] = dict(message.channel_variables)
-    if ident is not None:
-        obj["correlation_id"] = ident
-    return _json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-# --- commands to Asterisk ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A command as Asterisk reads it.
-
-    ``arg`` is the plain-text argument (all text after the first space), or in JSON the
-    ``direction`` of SET_MEDIA_DIRECTION and the ``correlation_id`` of anything else.
-    """
-
-    name: str
-    arg: str | None = None
-    json: bool = False
-
-    @property
-    def known(self) -> bool:
-        """False for a name Asterisk ignores with only a log warning."""
-        return self.name in COMMANDS
-
-
-def _pick(name: str, first: str | None, second: str | None, what: str) -> str | None:
-    if first is not None and second is not None and first != second:
-        raise CommandError(f"{name}: arg {first!r} and {what} {second!r} disagree")
-    return first if first is not None else second
-
-
-def _command_value(
-    command: str, arg: str | None, correlation_id: str | None, direction: str | None
-) -> str | None:
-    if command in _JSON_ONLY:
-        if correlation_id is not None:
-            raise CommandError(f"{command} takes no correlation_id")
-        value = _pick(command, arg, direction, "direction")
-        if value not in DIRECTIONS:
-            raise CommandError(f"{command}: direction must be in, out or both, got {value!r}")
-        return value
-    if direction is not None:
-        raise CommandError(f"{command} takes no direction")
-    value = _pick(command, arg, correlation_id, "correlation_id")
-    if value is not None and command not in _ID_COMMANDS:
-        raise CommandError(f"{command} takes no argument")
-    if value is not None and not _ARG.match(value):
-        raise CommandError(f"{command}: id must be printable ASCII without spaces: {value!r}")
-    return value
-
-
-def format_command(
-    command: str,
-    *,
-    arg: str | None = None,
-    json: bool = False,
-    correlation_id: str | None = None,
-    direction: str | None = None,
-) -> str:
-    """Write one command in the plain-text or JSON control format.
-
-    ``arg`` is the id of MARK_MEDIA / STOP_MEDIA_BUFFERING (alias ``correlation_id``) or
-    the direction of SET_MEDIA_DIRECTION (alias ``direction``). Raises ``CommandError``
-    for an unknown command, an argument the command does not take, an id that is not
-    printable ASCII without spaces, SET_MEDIA_DIRECTION in plain text, or a result over
-    128 bytes, all of which Asterisk would ignore or reject.
-    """
-    if command not in COMMANDS:
-        raise CommandError(f"unknown command {command!r}")
-    if command in _JSON_ONLY and not json:
-        raise CommandError(f"{command} only works in the JSON control format")
-    value = _command_value(command, arg, correlation_id, direction)
-    if not json:
-        text = command if value is None else f"{command} {value}"
-    else:
-        obj = {"command": command}
-        if value is not None:
-            obj["direction" if command in _JSON_ONLY else "correlation_id"] = value
-        text = _json.dumps(obj, separators=(",", ":"))
-    if len(text.encode("utf-8")) > MAX_COMMAND_BYTES:
-        raise CommandError(f"{command}: {len(text)} bytes exceed {MAX_COMMAND_BYTES}")
-    return text
-
-
-def _parse_json_command(text: str) -> Command:
-    data = _load_object(text)
-    name = data.get("command")
-    if not isinstance(name, str) or not name:
-        raise ControlParseError("JSON command has no 'command' string")
-    key = "direction" if name in _JSON_ONLY else "correlation_id"
-    arg = data.get(key)
-    if arg is not None and not isinstance(arg, str):
-        raise ControlParseError(f"{name}: {key!r} must be a string")
-    return Command(name, arg, json=True)
-
-
-def parse_command(text: str | bytes, *, json: bool | None = None) -> Command:
-    """Read a command the way chan_websocket does.
-
-    ``json`` is the socket's control format; ``None`` detects it from a leading ``{``.
-    Raises ``ControlParseError`` for what Asterisk drops or cannot parse: an empty frame,
-    one over 128 bytes, invalid JSON in JSON mode or a JSON object without ``command``.
-    An unknown name is returned (``Command.known`` is False): Asterisk logs and ignores it.
-    """
-    decoded = _decode(text)
-    size = len(decoded.encode("utf-8", "surrogatepass"))
-    if size > MAX_COMMAND_BYTES:
-        raise ControlParseError(f"command of {size} bytes exceeds {MAX_COMMAND_BYTES}")
-    stripped = decoded.strip(_AST_SPACE)
-    if not stripped:
-        raise ControlParseError("empty command")
-    is_json = stripped.startswith("{") if json is None else json
-    if is_json:
-        return _parse_json_command(stripped)
-    name, space, arg = stripped.partition(" ")
-    return Command(name, arg if space else None, json=False)

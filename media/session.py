@@ -5,6 +5,8 @@ a little ahead of playout (Asterisk drops a partial frame and caps its queue), p
 MEDIA_XOFF until MEDIA_XON. `mark()` is answered when playout reaches it; `flush()` cuts the
 agent short (barge-in) and says how much of the current utterance the caller heard.
 In: caller audio, DTMF and marks arrive on `events` (an asyncio.Queue).
+The session is the agent's `media.port.CallPort`; `hangup`/`transfer` go to the `controls`
+call control attaches.
 """
 from __future__ import annotations
 
@@ -16,11 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from media.commands import format_command
 from media.framing import Framer, PlayoutClock
+from media.port import AudioIn, CallControls, Closed, Dtmf, MarkPlayed, MediaEvent, TransferResult
 from media.protocol import (
-    ControlParseError, DtmfEnd, MarkProcessed, MediaError, MediaStart, MediaXoff, MediaXon, format_command,
+    ControlParseError,
+    DtmfEnd,
+    MarkProcessed,
+    MediaError,
+    MediaStart,
+    MediaXoff,
+    MediaXon,
     parse_control,
 )
+
+__all__ = [
+    "AudioIn", "AudioTap", "CallControls", "Closed", "Dtmf", "MarkPlayed", "MediaEvent", "MediaSession",
+    "MediaSocket", "MediaStats",
+]
 
 log = logging.getLogger("switchboard.media")
 
@@ -32,29 +47,6 @@ class MediaSocket(Protocol):
     async def send_text(self, text: str) -> None: ...
     async def receive(self) -> str | bytes | None: ...
     async def close(self, code: int = 1000) -> None: ...
-
-
-@dataclass(frozen=True)
-class AudioIn:
-    ulaw: bytes
-
-
-@dataclass(frozen=True)
-class Dtmf:
-    digit: str
-
-
-@dataclass(frozen=True)
-class MarkPlayed:
-    name: str
-
-
-@dataclass(frozen=True)
-class Closed:
-    reason: str
-
-
-MediaEvent = AudioIn | Dtmf | MarkPlayed | Closed
 
 
 @dataclass
@@ -81,16 +73,6 @@ class AudioTap(Protocol):
     def agent_flushed(self, at: float) -> None: ...
 
 
-class CallControls(Protocol):
-    """What the agent may do to the call beyond audio; provided by call control."""
-
-    async def hangup(self, reason: str) -> None: ...
-    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
-        """Blind (default): True or an exception. Attended: True once the target is bridged with
-        the caller (the agent's leg is dropped), False when it did not answer."""
-        ...
-
-
 # How far ahead of playout the pacer keeps Asterisk's queue. It absorbs event-loop stalls (GC,
 # load); a FLUSH_MEDIA empties that queue at once, so barge-in does not get slower. Measured in
 # bench/README.md: 80 ms → zero underruns up to 200 calls, 200 ms → up to 312 on 2 cores.
@@ -109,7 +91,6 @@ class MediaSession:
         self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self.stats = MediaStats()
         self.controls: CallControls | None = None
-        self.transfer_failure = ""  # why the last attended transfer did not complete
         self.recorder: AudioTap | None = None
         self._frame_size = start.optimal_frame_size or 160
         self._ptime = (start.ptime or 20) / 1000
@@ -179,13 +160,11 @@ class MediaSession:
         else:
             await self.close()
 
-    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> bool:
+    async def transfer(self, extension: str, *, attended: bool = False, timeout_s: float = 20.0) -> TransferResult:
+        """See `media.port.CallPort.transfer`; call control does it."""
         if self.controls is None:
             raise RuntimeError("this call cannot be transferred")
-        if not attended:
-            await self.controls.transfer(extension)
-            return True
-        return await self.controls.transfer(extension, attended=True, timeout_s=timeout_s)
+        return await self.controls.transfer(extension, attended=attended, timeout_s=timeout_s)
 
     def dtmf(self, digit: str, source: str) -> None:
         """A key press from `source` ("media" DTMF_END or "ari" ChannelDtmfReceived): both report
@@ -312,7 +291,8 @@ class MediaSession:
                 item = self._out[0]
                 if isinstance(item, _Mark):
                     break
-                batch.append(self._out.popleft())
+                self._out.popleft()
+                batch.append(item)
             if batch:
                 data = b"".join(batch)
                 async with self._send_lock:

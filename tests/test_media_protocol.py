@@ -12,16 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from media import commands as mc
 from media import protocol as mp
-from media.protocol import (
-    Command,
-    CommandError,
-    ControlParseError,
-    format_command,
-    format_control,
-    parse_command,
-    parse_control,
-)
+from media.commands import CommandError, format_command
+from media.protocol import ControlParseError, parse_control
+from tests.fake_asterisk.media_protocol import Command, format_control, parse_command
 
 
 def _shared_dir() -> Path:
@@ -107,7 +102,7 @@ def test_every_frame_to_asterisk_reads_like_asterisk_read_it(path: Path) -> None
         if direction != "out":
             continue
         json_mode = conn in json_conns
-        if len(text.encode()) > mp.MAX_COMMAND_BYTES:
+        if len(text.encode()) > mc.MAX_COMMAND_BYTES:
             with pytest.raises(ControlParseError, match="exceeds 128"):
                 parse_command(text, json=json_mode)
             continue
@@ -136,9 +131,9 @@ def test_the_probe_sent_every_command_we_can_format() -> None:
         parse_command(text).name
         for path in TRACE_FILES
         for direction, _, text in _texts(path.name)
-        if direction == "out" and len(text) <= mp.MAX_COMMAND_BYTES
+        if direction == "out" and len(text) <= mc.MAX_COMMAND_BYTES
     }
-    assert mp.COMMANDS <= sent
+    assert mc.COMMANDS <= sent
 
 
 # --- what the media session reads -------------------------------------------------------------
@@ -471,10 +466,10 @@ IDS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
 
 @st.composite
 def commands(draw: st.DrawFn) -> tuple[str, str | None, bool]:
-    name = draw(st.sampled_from(sorted(mp.COMMANDS)))
+    name = draw(st.sampled_from(sorted(mc.COMMANDS)))
     as_json = draw(st.booleans()) or name == "SET_MEDIA_DIRECTION"
     if name == "SET_MEDIA_DIRECTION":
-        return name, draw(st.sampled_from(sorted(mp.DIRECTIONS))), as_json
+        return name, draw(st.sampled_from(sorted(mc.DIRECTIONS))), as_json
     if name in ("MARK_MEDIA", "STOP_MEDIA_BUFFERING"):
         return name, draw(st.none() | IDS), as_json
     return name, None, as_json
@@ -485,13 +480,13 @@ def commands(draw: st.DrawFn) -> tuple[str, str | None, bool]:
 def test_format_command_then_parse_command_round_trips(case: tuple[str, str | None, bool]) -> None:
     name, arg, as_json = case
     text = format_command(name, arg=arg, json=as_json)
-    assert len(text.encode()) <= mp.MAX_COMMAND_BYTES
+    assert len(text.encode()) <= mc.MAX_COMMAND_BYTES
     assert parse_command(text) == Command(name, arg, json=as_json)
     assert parse_command(text, json=as_json) == Command(name, arg, json=as_json)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(sorted(mp.COMMANDS)), st.text(max_size=130), st.booleans())
+@given(st.sampled_from(sorted(mc.COMMANDS)), st.text(max_size=130), st.booleans())
 def test_format_command_either_refuses_or_round_trips(name: str, arg: str, as_json: bool) -> None:
     try:
         text = format_command(name, arg=arg, json=as_json)

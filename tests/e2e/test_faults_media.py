@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from media.protocol import MAX_COMMAND_BYTES
+from media.commands import MAX_COMMAND_BYTES
 from tests.e2e.harness import Stack, stack
 from tests.e2e.test_faults import settled
 from tests.e2e.test_media_endpoint import closed_code, media_url, start_text

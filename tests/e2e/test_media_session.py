@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from media.protocol import format_control, MediaXoff, MediaXon
+from media.protocol import MediaXoff, MediaXon
 from tests.e2e.harness import Outcome, caller_audio, stack
+from tests.fake_asterisk.media_protocol import format_control
 
 
 class ScriptedAgent:

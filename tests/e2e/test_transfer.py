@@ -90,7 +90,7 @@ async def test_attended_transfer_answered_bridges_caller_and_target(tmp_path: Pa
         # the target hangs up: the caller is hung up and the bridge deleted
         await s.fake.caller_hangup(target)
         await s.wait(lambda: not s.leftovers(), timeout=5)
-        assert not s.service.controls[s.config.id]._pairs
+        assert not s.service.controls[s.config.id].pairs
 
 
 async def test_attended_transfer_not_answered_returns_to_the_agent(tmp_path: Path, runtime: AgentRuntime) -> None:  # noqa: F811
