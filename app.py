@@ -38,7 +38,8 @@ from web.housekeeping import Housekeeping
 from web.logs import configure as configure_logging
 from web.routes import routes
 from web.settings import Settings
-from web.telephony import AriTelephony, NullTelephony
+from web.state import AppState
+from web.telephony import AriTelephony, NullTelephony, Telephony
 
 log = logging.getLogger("switchboard")
 
@@ -70,24 +71,21 @@ def create_app(
         closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
         if closed:
             log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
-        app.state.store = store
-        app.state.media_registry = MediaRegistry()
-        telephony: Any = NullTelephony()
+        registry = MediaRegistry()
+        telephony: Telephony = NullTelephony()
         agent_close: Callable[[], Awaitable[None]] | None = None
         if with_ari:
             agent, agent_close = await _load_agent(agent_factory, store)
             timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
-            telephony = AriTelephony(AriService(store, app.state.media_registry, agent, timing))
-        app.state.telephony = telephony
-        if with_ari:
-            await telephony.start()
+            telephony = AriTelephony(AriService(store, registry, agent, timing))
+        AppState(settings, store, telephony, registry).attach(app)
+        await telephony.start()
         housekeeping = Housekeeping.start(store, settings)
         try:
             yield
         finally:
             await housekeeping.stop()
-            if with_ari:
-                await telephony.stop()
+            await telephony.stop()
             if agent_close is not None:
                 await agent_close()
             await store.close()
@@ -103,7 +101,6 @@ def create_app(
         exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
-    app.state.settings = settings
     return app
 
 

@@ -2,7 +2,7 @@
 
     settings       Settings with a tmp database and a fixed secret key
     app            the app with its lifespan running (database open, migrations applied)
-    store          app.state.store
+    store          app_state(app).store
     clients        factory of more clients (closed at the end of the test)
     client         an anonymous client (no key, no session, no Origin)
     make_tenant    async factory: an organisation + admin + API key, with a Bearer client
@@ -31,6 +31,7 @@ from data.models import User
 from data.store import Store
 from web.accounts import create_api_key, create_organization
 from web.settings import Settings
+from web.state import app_state
 
 BASE_URL = "http://testserver"
 PASSWORD = "correct horse battery"
@@ -80,7 +81,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 def store(app: Starlette) -> Store:
-    result: Store = app.state.store
+    result: Store = app_state(app).store
     return result
 
 

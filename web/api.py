@@ -13,13 +13,14 @@ from web.auth import api, org_id
 from web.errors import ApiError, invalid, not_found
 from web.forms import NumberFields, validate_config, validate_number
 from web.requests import json_object, path_id
+from web.state import app_state
 
 _CONFIG_KEYS = ("name", "ari_endpoint_url", "stasis_app_name", "ari_username", "websocket_client_name",
                 "from_extensions", "dial_template", "transfer_context", "enabled")
 
 
 async def _config(request: Request) -> TelephonyConfig:
-    config = await request.app.state.store.configs.get(org_id(request), path_id(request, "config_id"))
+    config = await app_state(request).store.configs.get(org_id(request), path_id(request, "config_id"))
     if config is None:
         raise not_found("telephony configuration")
     return config
@@ -31,7 +32,7 @@ def _conflict(exc: Conflict) -> ApiError:
 
 @api
 async def list_configs(request: Request) -> Response:
-    configs = await request.app.state.store.configs.list(org_id(request))
+    configs = await app_state(request).store.configs.list(org_id(request))
     return JSONResponse({"items": [config_json(c) for c in configs]})
 
 
@@ -41,10 +42,10 @@ async def create_config(request: Request) -> Response:
     if fields is None:
         raise invalid(errors)
     try:
-        config = await request.app.state.store.configs.create(org_id(request), fields)
+        config = await app_state(request).store.configs.create(org_id(request), fields)
     except Conflict as exc:
         raise _conflict(exc) from exc
-    await request.app.state.telephony.apply(config.id)
+    await app_state(request).telephony.apply(config.id)
     return JSONResponse(config_json(config), status_code=201)
 
 
@@ -66,34 +67,34 @@ async def update_config(request: Request) -> Response:
     if fields is None:
         raise invalid(errors)
     try:
-        config = await request.app.state.store.configs.update(org_id(request), current.id, fields)
+        config = await app_state(request).store.configs.update(org_id(request), current.id, fields)
     except Conflict as exc:
         raise _conflict(exc) from exc
     if config is None:
         raise not_found("telephony configuration")
-    await request.app.state.telephony.apply(config.id)
+    await app_state(request).telephony.apply(config.id)
     return JSONResponse(config_json(config))
 
 
 @api
 async def delete_config(request: Request) -> Response:
     config = await _config(request)
-    await request.app.state.store.configs.delete(org_id(request), config.id)
-    await request.app.state.telephony.remove(config.id)
+    await app_state(request).store.configs.delete(org_id(request), config.id)
+    await app_state(request).telephony.remove(config.id)
     return Response(status_code=204)
 
 
 @api
 async def config_status(request: Request) -> Response:
     config = await _config(request)
-    return JSONResponse(request.app.state.telephony.status(config.id, config.enabled).as_json())
+    return JSONResponse(app_state(request).telephony.status(config.id, config.enabled).as_json())
 
 
 async def _number_fields(request: Request, body: dict[str, Any]) -> NumberFields:
     fields, errors = validate_number(body)
     if fields is None:
         raise invalid(errors)
-    if fields.inbound_workflow_id is not None and await request.app.state.store.workflows.get(
+    if fields.inbound_workflow_id is not None and await app_state(request).store.workflows.get(
         org_id(request), fields.inbound_workflow_id
     ) is None:
         raise invalid({"inbound_workflow_id": "no such workflow in your organisation"})
@@ -103,7 +104,7 @@ async def _number_fields(request: Request, body: dict[str, Any]) -> NumberFields
 @api
 async def list_numbers(request: Request) -> Response:
     config = await _config(request)
-    numbers = await request.app.state.store.numbers.list(org_id(request), config.id)
+    numbers = await app_state(request).store.numbers.list(org_id(request), config.id)
     return JSONResponse({"items": [number_json(n) for n in numbers]})
 
 
@@ -112,7 +113,7 @@ async def create_number(request: Request) -> Response:
     config = await _config(request)
     fields = await _number_fields(request, await json_object(request))
     try:
-        number = await request.app.state.store.numbers.create(
+        number = await app_state(request).store.numbers.create(
             org_id(request), config.id, fields.address, fields.label, fields.inbound_workflow_id
         )
     except Conflict as exc:
@@ -121,7 +122,7 @@ async def create_number(request: Request) -> Response:
 
 
 async def _number(request: Request, config: TelephonyConfig) -> PhoneNumber:
-    number = await request.app.state.store.numbers.get(org_id(request), config.id, path_id(request, "number_id"))
+    number = await app_state(request).store.numbers.get(org_id(request), config.id, path_id(request, "number_id"))
     if number is None:
         raise not_found("phone number")
     return number
@@ -141,7 +142,7 @@ async def update_number(request: Request) -> Response:
     merged = number_json(current) | body if request.method == "PATCH" else body
     fields = await _number_fields(request, merged)
     try:
-        number = await request.app.state.store.numbers.update(
+        number = await app_state(request).store.numbers.update(
             org_id(request), config.id, current.id, fields.address, fields.label,
             fields.inbound_workflow_id,
         )
@@ -156,5 +157,5 @@ async def update_number(request: Request) -> Response:
 async def delete_number(request: Request) -> Response:
     config = await _config(request)
     current = await _number(request, config)
-    await request.app.state.store.numbers.delete(org_id(request), config.id, current.id)
+    await app_state(request).store.numbers.delete(org_id(request), config.id, current.id)
     return Response(status_code=204)

@@ -40,6 +40,7 @@ from web.auth import api, org_id
 from web.errors import ApiError, invalid, not_found
 from web.forms import parse_id
 from web.requests import json_object, path_id
+from web.state import app_state
 from web.telephony import CallRefused
 
 REFUSAL_STATUS = {
@@ -52,10 +53,10 @@ MAX_TIMEOUT_S = 600
 
 @api
 async def check_config(request: Request) -> Response:
-    config = await request.app.state.store.configs.get(org_id(request), path_id(request, "config_id"))
+    config = await app_state(request).store.configs.get(org_id(request), path_id(request, "config_id"))
     if config is None:
         raise not_found("telephony configuration")
-    checks = await request.app.state.telephony.check(config.id)
+    checks = await app_state(request).telephony.check(config.id)
     return JSONResponse({"ok": all(c["ok"] for c in checks), "checks": checks})
 
 
@@ -89,7 +90,7 @@ def call_request(body: dict[str, Any]) -> tuple[int, int, str, str | None, int |
 
 
 async def owned(request: Request, config_id: int, workflow_id: int) -> tuple[TelephonyConfig, Workflow]:
-    store = request.app.state.store
+    store = app_state(request).store
     config = await store.configs.get(org_id(request), config_id)
     if config is None:
         raise not_found("telephony configuration")
@@ -109,7 +110,7 @@ async def initiate_call(request: Request) -> Response:
     config_id, workflow_id, to, from_, timeout = call_request(await json_object(request))
     config, workflow = await owned(request, config_id, workflow_id)
     try:
-        run_id = await request.app.state.telephony.initiate_call(config.id, workflow, to, from_, timeout)
+        run_id = await app_state(request).telephony.initiate_call(config.id, workflow, to, from_, timeout)
     except CallRefused as exc:
         raise refusal_error(exc) from exc
     return JSONResponse({"workflow_run_id": run_id, "status": "ringing", "url": f"/api/v1/workflow-runs/{run_id}"},
@@ -119,6 +120,6 @@ async def initiate_call(request: Request) -> Response:
 @api
 async def cancel_run(request: Request) -> Response:
     run = await unended_run(request)
-    if not request.app.state.telephony.cancel_call(run.id):
+    if not app_state(request).telephony.cancel_call(run.id):
         raise ApiError(409, "not-cancelable", "this run is not an outbound call this server is placing")
     return JSONResponse({"workflow_run_id": run.id}, status_code=202)

@@ -18,13 +18,14 @@ from data.models import User
 from web.auth import api
 from web.errors import ApiError, invalid
 from web.requests import json_object
+from web.state import app_state
 from web.usage import Limits, save_limits, usage_of, validate_limits
 from web.views_usage import organization
 
 
 @api
 async def get_usage(request: Request) -> Response:
-    usage = await usage_of(request.app.state.store, await organization(request))
+    usage = await usage_of(app_state(request).store, await organization(request))
     return JSONResponse(usage.as_json())
 
 
@@ -42,5 +43,5 @@ async def update_limits(request: Request) -> Response:
     limits, errors = validate_limits(await json_object(request), Limits.of(org))
     if limits is None:
         raise invalid(errors)
-    await save_limits(request.app.state.store, org.id, limits)
+    await save_limits(app_state(request).store, org.id, limits)
     return JSONResponse(limits.as_json())

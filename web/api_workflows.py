@@ -17,16 +17,17 @@ from data.runs import RunFilter
 from web.api_serial import event_json, run_json, workflow_json
 from web.auth import api, org_id
 from web.errors import ApiError, invalid, not_found
-from web.requests import json_object, path_id
 from web.recordings import delete_run_of, recording_response
+from web.requests import json_object, path_id
 from web.runs_query import parse_run_query
-from web.views_chat import Conversation, ChatStateError, api_turn, converse, seal, unseal
+from web.state import app_state
+from web.views_chat import ChatStateError, Conversation, api_turn, converse, seal, unseal
 from web.views_workflows import export_response, import_workflow_document, redacted_secrets
 from web.workflow_input import from_api, seal_secrets
 
 
 async def _workflow(request: Request) -> Workflow:
-    workflow: Workflow | None = await request.app.state.store.workflows.get(org_id(request),
+    workflow: Workflow | None = await app_state(request).store.workflows.get(org_id(request),
                                                                              path_id(request, "workflow_id"))
     if workflow is None:
         raise not_found("workflow")
@@ -39,7 +40,7 @@ def _json(workflow: Workflow) -> dict[str, Any]:
 
 @api
 async def list_workflows(request: Request) -> Response:
-    workflows = await request.app.state.store.workflows.list(org_id(request))
+    workflows = await app_state(request).store.workflows.list(org_id(request))
     return JSONResponse({"items": [_json(w) for w in workflows]})
 
 
@@ -48,7 +49,7 @@ async def create_workflow(request: Request) -> Response:
     clean, errors = from_api(await json_object(request))
     if clean is None:
         raise invalid(errors)
-    store = request.app.state.store
+    store = app_state(request).store
     name, definition = clean
     workflow = await store.workflows.create(org_id(request), name, seal_secrets(definition, None, store.box.encrypt))
     return JSONResponse(_json(workflow), status_code=201)
@@ -70,7 +71,7 @@ async def update_workflow(request: Request) -> Response:
         clean, errors = from_api(body)
     if clean is None:
         raise invalid(errors)
-    store = request.app.state.store
+    store = app_state(request).store
     name, definition = clean
     workflow = await store.workflows.update(org_id(request), current.id, name,
                                             seal_secrets(definition, current.definition, store.box.encrypt))
@@ -116,7 +117,7 @@ async def chat(request: Request) -> Response:
 async def delete_workflow(request: Request) -> Response:
     workflow = await _workflow(request)
     try:
-        await request.app.state.store.workflows.delete(org_id(request), workflow.id)
+        await app_state(request).store.workflows.delete(org_id(request), workflow.id)
     except Conflict as exc:
         raise ApiError(409, "workflow-in-use", exc.message) from exc
     return Response(status_code=204)
@@ -133,17 +134,17 @@ def run_filter(request: Request) -> tuple[RunFilter, int, int | None]:
 @api
 async def list_runs(request: Request) -> Response:
     flt, limit, before_id = run_filter(request)
-    runs = await request.app.state.store.runs.list(org_id(request), flt, limit=limit, before_id=before_id)
+    runs = await app_state(request).store.runs.list(org_id(request), flt, limit=limit, before_id=before_id)
     next_cursor = runs[-1].id if len(runs) == limit else None
     return JSONResponse({"items": [run_json(r) for r in runs], "next_before_id": next_cursor})
 
 
 @api
 async def get_run(request: Request) -> Response:
-    run = await request.app.state.store.runs.get(org_id(request), path_id(request, "run_id"))
+    run = await app_state(request).store.runs.get(org_id(request), path_id(request, "run_id"))
     if run is None:
         raise not_found("workflow run")
-    events = await request.app.state.store.runs.events(run.id)
+    events = await app_state(request).store.runs.events(run.id)
     return JSONResponse(run_json(run) | {"events": [event_json(e) for e in events]})
 
 
@@ -161,7 +162,7 @@ async def run_recording(request: Request) -> Response:
 
 async def unended_run(request: Request) -> WorkflowRun:
     """The caller's run named in the path: 404 when unknown, 409 when it has already ended."""
-    run = await request.app.state.store.runs.get(org_id(request), path_id(request, "run_id"))
+    run = await app_state(request).store.runs.get(org_id(request), path_id(request, "run_id"))
     if run is None:
         raise not_found("workflow run")
     if run.ended_at is not None:
@@ -173,6 +174,6 @@ async def unended_run(request: Request) -> WorkflowRun:
 async def hang_up_run(request: Request) -> Response:
     """End a live call (any direction), like the Hang up button: 202, or 409 when it is not live."""
     run = await unended_run(request)
-    if not request.app.state.telephony.hang_up(run.id):
+    if not app_state(request).telephony.hang_up(run.id):
         raise ApiError(409, "not-live-here", "this run has no live call on this server")
     return JSONResponse({"workflow_run_id": run.id}, status_code=202)

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from data.models import User
 from web.errors import ApiError
+from web.state import app_state
 
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 MIN_PASSWORD_LENGTH = 8
@@ -65,7 +66,7 @@ async def bearer_user(request: Request) -> User | None:
     prefix = api_key_prefix(key.strip())
     if prefix is None:
         return None
-    found = await request.app.state.store.accounts.api_key(prefix)
+    found = await app_state(request).store.accounts.api_key(prefix)
     if found is None:
         return None
     user, key_hash = found
@@ -76,7 +77,7 @@ async def session_user(request: Request) -> User | None:
     user_id = request.session.get("user_id")
     if not isinstance(user_id, int):
         return None
-    user: User | None = await request.app.state.store.accounts.user(user_id)
+    user: User | None = await app_state(request).store.accounts.user(user_id)
     return user
 
 
@@ -96,7 +97,7 @@ def page(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         user = await session_user(request)
         if user is None:
-            if await request.app.state.store.accounts.user_count() == 0:
+            if await app_state(request).store.accounts.user_count() == 0:
                 return RedirectResponse("/setup", status_code=303)
             target = "/login?next=" + request.url.path if request.method == "GET" else "/login"
             if request.headers.get("hx-request"):

@@ -13,10 +13,11 @@ from data.models import WorkflowRun
 from data.retention import recording_file, remove_recording
 from web.auth import org_id
 from web.errors import ApiError, not_found
+from web.state import app_state
 
 
 async def load_run(request: Request, run_id: int) -> WorkflowRun:
-    run: WorkflowRun | None = await request.app.state.store.runs.get(org_id(request), run_id)
+    run: WorkflowRun | None = await app_state(request).store.runs.get(org_id(request), run_id)
     if run is None:
         raise not_found("workflow run")
     return run
@@ -24,7 +25,7 @@ async def load_run(request: Request, run_id: int) -> WorkflowRun:
 
 async def recording_response(request: Request, run_id: int) -> Response:
     run = await load_run(request, run_id)
-    path = recording_file(request.app.state.store.db.path, run.recording_path or "")
+    path = recording_file(app_state(request).store.db.path, run.recording_path or "")
     if path is None or not path.is_file():
         raise ApiError(404, "no-recording", "this call has no recording")
     download = request.query_params.get("download") in ("1", "true", "yes")
@@ -38,7 +39,7 @@ async def delete_run_of(request: Request, run_id: int) -> WorkflowRun:
     run = await load_run(request, run_id)
     if run.live:
         raise ApiError(409, "run-live", "this call is still live: hang it up first")
-    store = request.app.state.store
+    store = app_state(request).store
     if not await store.runs.delete(org_id(request), run.id):
         raise ApiError(409, "run-live", "this call is still live: hang it up first")
     remove_recording(store.db.path, run.recording_path)

@@ -3,16 +3,37 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
 
 from media.endpoint import media_endpoint
-from web import api, api_telephony, api_workflows, health, views_diagnostics, views_auth, views_calls, views_configs, views_test_call, views_workflows
-from web import api_usage, metrics, views_backup, views_chat, views_usage
+from web import (
+    api,
+    api_telephony,
+    api_usage,
+    api_workflows,
+    health,
+    metrics,
+    views_auth,
+    views_backup,
+    views_calls,
+    views_chat,
+    views_configs,
+    views_diagnostics,
+    views_test_call,
+    views_usage,
+    views_workflows,
+)
+from web.state import app_state
 from web.templating import TEMPLATES_DIR
 
 STATIC_DIR = TEMPLATES_DIR.parent / "static"
 C = "/telephony-configurations/{config_id:int}"
 N = C + "/phone-numbers/{number_id:int}"
 A = "/api/v1"
+
+
+async def media_socket(websocket: WebSocket) -> None:
+    await media_endpoint(websocket, app_state(websocket).media_registry)
 
 
 def routes() -> list[BaseRoute]:
@@ -99,6 +120,6 @@ def routes() -> list[BaseRoute]:
         Route(A + "/organization/limits", api_usage.update_limits, methods=["PUT", "PATCH"]),
         Route(A + "/workflow-runs/{run_id:int}/cancel", api_telephony.cancel_run, methods=["POST"]),
         Route(A + "/telephony/initiate-call", api_telephony.initiate_call, methods=["POST"]),
-        WebSocketRoute(A + "/telephony/ws/ari", media_endpoint),
+        WebSocketRoute(A + "/telephony/ws/ari", media_socket),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

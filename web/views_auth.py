@@ -10,11 +10,12 @@ from data.errors import Conflict
 from web.accounts import create_organization
 from web.auth import DUMMY_HASH, login, logout, session_user, verify_password
 from web.requests import form_values
-from web.throttle import LoginThrottle
+from web.state import app_state
 from web.templating import render
 
+
 async def setup(request: Request) -> Response:
-    store = request.app.state.store
+    store = app_state(request).store
     if await store.accounts.user_count() > 0:
         return RedirectResponse("/login", status_code=303)
     if request.method == "GET":
@@ -33,20 +34,12 @@ async def setup(request: Request) -> Response:
     return RedirectResponse("/telephony-configurations", status_code=303)
 
 
-def _throttle(request: Request) -> LoginThrottle:
-    state = request.app.state
-    if not hasattr(state, "login_throttle"):
-        state.login_throttle = LoginThrottle()
-    throttle: LoginThrottle = state.login_throttle
-    return throttle
-
-
 def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
 async def login_page(request: Request) -> Response:
-    store = request.app.state.store
+    store = app_state(request).store
     if await store.accounts.user_count() == 0:
         return RedirectResponse("/setup", status_code=303)
     if request.method == "GET":
@@ -55,7 +48,7 @@ async def login_page(request: Request) -> Response:
         return render(request, "auth/login.html", {"values": {}, "next": request.query_params.get("next", "/")})
     values = await form_values(request)
     email, password = values.get("email", "").strip(), values.get("password", "")
-    throttle = _throttle(request)
+    throttle = app_state(request).login_throttle
     wait_s = throttle.retry_after(email)
     if wait_s > 0:
         minutes = max(1, round(wait_s / 60))

@@ -26,6 +26,7 @@ from data.models import User
 from web.auth import page
 from web.errors import ApiError
 from web.settings import Settings
+from web.state import app_state
 from web.templating import is_htmx, render
 
 
@@ -33,7 +34,7 @@ async def is_operator(request: Request) -> bool:
     user: User = request.state.user
     if not user.is_admin:
         return False
-    first = await request.app.state.store.accounts.first_organization_id()
+    first = await app_state(request).store.accounts.first_organization_id()
     return bool(first == user.organization_id)
 
 
@@ -48,14 +49,14 @@ def policy_of(settings: Settings) -> BackupPolicy:
 
 
 def backup_context(request: Request) -> dict[str, Any]:
-    policy = policy_of(request.app.state.settings)
-    return {"policy": policy, "interval_h": request.app.state.settings.backup_interval_h,
+    policy = policy_of(app_state(request).settings)
+    return {"policy": policy, "interval_h": app_state(request).settings.backup_interval_h,
             "files": list_backups(policy.directory)[:10]}
 
 
 def _scratch(request: Request, suffix: str) -> Path:
     """A temporary file beside the database (same volume, never /tmp on a small root disk)."""
-    directory: Path = request.app.state.store.db.path.parent
+    directory: Path = app_state(request).store.db.path.parent
     return directory / f".download-{secrets.token_hex(6)}{suffix}"
 
 
@@ -67,7 +68,7 @@ def _stamp() -> str:
 async def download_backup(request: Request) -> Response:
     await _require_operator(request)
     scratch = _scratch(request, ".db")
-    await backup_database(request.app.state.store.db, scratch)
+    await backup_database(app_state(request).store.db, scratch)
     return FileResponse(scratch, media_type="application/vnd.sqlite3", filename=f"switchboard-{_stamp()}.db",
                         background=BackgroundTask(os.unlink, scratch), headers={"Cache-Control": "no-store"})
 
@@ -76,7 +77,7 @@ async def download_backup(request: Request) -> Response:
 async def download_recordings(request: Request) -> Response:
     await _require_operator(request)
     scratch = _scratch(request, ".tar")
-    await asyncio.to_thread(archive_recordings, request.app.state.store.db.path, scratch)
+    await asyncio.to_thread(archive_recordings, app_state(request).store.db.path, scratch)
     return FileResponse(scratch, media_type="application/x-tar", filename=f"switchboard-{_stamp()}.recordings.tar",
                         background=BackgroundTask(os.unlink, scratch), headers={"Cache-Control": "no-store"})
 
@@ -84,8 +85,8 @@ async def download_recordings(request: Request) -> Response:
 @page
 async def backup_now(request: Request) -> Response:
     await _require_operator(request)
-    policy = policy_of(request.app.state.settings)
-    dest = await take_scheduled_backup(request.app.state.store.db, policy)
+    policy = policy_of(app_state(request).settings)
+    dest = await take_scheduled_backup(app_state(request).store.db, policy)
     if is_htmx(request):
         return render(request, "organization/_backups.html", {"backups": backup_context(request), "taken": dest.name})
     return RedirectResponse("/organization?backup=" + dest.name, status_code=303)

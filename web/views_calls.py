@@ -22,6 +22,7 @@ from web.errors import ApiError
 from web.recordings import delete_run_of, load_run, recording_response
 from web.requests import path_id
 from web.runs_query import DIRECTIONS, FIELDS, RUN_STATUSES, parse_run_query
+from web.state import app_state
 from web.templating import is_htmx, render
 
 PAGE_SIZE = 50
@@ -34,7 +35,7 @@ def _page_url(values: dict[str, str], before_id: int | None = None) -> str:
 
 @page
 async def list_calls(request: Request) -> Response:
-    store = request.app.state.store
+    store = app_state(request).store
     query, errors = parse_run_query(request.query_params, default_limit=PAGE_SIZE)
     runs, older = [], None
     if query is not None:
@@ -62,7 +63,7 @@ async def list_calls(request: Request) -> Response:
 @page
 async def call_detail(request: Request) -> Response:
     run = await load_run(request, path_id(request, "run_id"))
-    events = await request.app.state.store.runs.events(run.id)
+    events = await app_state(request).store.runs.events(run.id)
     context = {"run": run, "lines": timeline(run, events), "latency": latency_summary(events),
                "elapsed": elapsed_s(run, datetime.now(timezone.utc)), "nav": "calls"}
     return render(request, "calls/_live.html" if is_htmx(request) else "calls/detail.html", context)
@@ -77,7 +78,7 @@ async def call_recording(request: Request) -> Response:
 async def hang_up(request: Request) -> Response:
     """End a live call. htmx: 204 (the polling shows the end); a plain form: back to the call."""
     run = await load_run(request, path_id(request, "run_id"))
-    if run.live and not request.app.state.telephony.hang_up(run.id):
+    if run.live and not app_state(request).telephony.hang_up(run.id):
         raise ApiError(409, "not-live-here", "this call is not live on this server (it may have just ended)")
     if is_htmx(request):
         return Response(status_code=204)

@@ -29,6 +29,7 @@ from data.models import Workflow
 from web.auth import org_id, page
 from web.errors import ApiError, invalid
 from web.requests import form_values
+from web.state import app_state
 from web.templating import is_htmx, render
 
 CHAT_TTL_S = 12 * 3600
@@ -69,13 +70,13 @@ def seal(request: Request, workflow: Workflow, conversation: Conversation) -> st
                          separators=(",", ":"), ensure_ascii=False)
     if len(payload.encode()) > MAX_STATE_BYTES:
         raise ApiError(422, "chat-too-long", "this test chat has grown too long: start a new one")
-    token: str = request.app.state.store.box.encrypt(payload)
+    token: str = app_state(request).store.box.encrypt(payload)
     return token
 
 
 def unseal(request: Request, workflow: Workflow, token: str) -> Conversation:
     try:
-        data = json.loads(request.app.state.store.box.decrypt(token))
+        data = json.loads(app_state(request).store.box.decrypt(token))
     except (ValueError, TypeError, UnicodeError) as exc:
         raise ChatStateError("this test chat state is not valid: start a new chat") from exc
     if not isinstance(data, dict) or data.get("v") != _FORMAT or data.get("org") != workflow.organization_id \
@@ -95,7 +96,7 @@ async def converse(request: Request, workflow: Workflow, conversation: Conversat
     if conversation.ended and turn is not None:
         raise ApiError(409, "chat-ended", "this test chat has ended: start a new one")
     try:
-        definition = map_secrets(workflow.definition, request.app.state.store.box.decrypt)
+        definition = map_secrets(workflow.definition, app_state(request).store.box.decrypt)
     except ValueError as exc:
         raise ApiError(409, "secret-undecryptable", f"{exc} (the workflow's API key)") from exc
     chat = TestChat(definition, snapshot=conversation.snapshot)

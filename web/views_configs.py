@@ -13,6 +13,7 @@ from web.errors import ApiError
 from web.forms import validate_config, validate_number
 from web.requests import form_values, path_id
 from web.snippets import asterisk_snippets, media_uri
+from web.state import app_state
 from web.templating import is_htmx, render
 
 BASE = "/telephony-configurations"
@@ -35,24 +36,24 @@ def redirect(request: Request, url: str) -> Response:
 
 
 def status_of(request: Request, config: TelephonyConfig) -> Any:
-    return request.app.state.telephony.status(config.id, config.enabled)
+    return app_state(request).telephony.status(config.id, config.enabled)
 
 
 async def load_config(request: Request) -> TelephonyConfig:
-    config = await request.app.state.store.configs.get(org_id(request), path_id(request, "config_id"))
+    config = await app_state(request).store.configs.get(org_id(request), path_id(request, "config_id"))
     if config is None:
         raise ApiError(404, "not-found", "this configuration does not exist")
     return config
 
 
 def public_base_url(request: Request) -> tuple[str, bool]:
-    configured = request.app.state.settings.public_url
+    configured = app_state(request).settings.public_url
     return (configured, False) if configured else (str(request.base_url).rstrip("/"), True)
 
 
 @page
 async def list_configs(request: Request) -> Response:
-    configs = await request.app.state.store.configs.list(org_id(request))
+    configs = await app_state(request).store.configs.list(org_id(request))
     statuses = {c.id: status_of(request, c) for c in configs}
     return render(request, "configs/list.html", {"configs": configs, "statuses": statuses, "nav": "configs"})
 
@@ -69,7 +70,7 @@ async def _save(request: Request, config: TelephonyConfig | None) -> Response:
     values = await form_values(request)
     fields, errors = validate_config(values, creating=config is None)
     context: dict[str, Any] = {"config": config, "values": values, "errors": errors, "nav": "configs"}
-    store = request.app.state.store
+    store = app_state(request).store
     if fields is not None:
         try:
             if config is None:
@@ -81,7 +82,7 @@ async def _save(request: Request, config: TelephonyConfig | None) -> Response:
         else:
             if saved is None:
                 raise ApiError(404, "not-found", "this configuration does not exist")
-            await request.app.state.telephony.apply(saved.id)
+            await app_state(request).telephony.apply(saved.id)
             if config is not None and is_htmx(request):
                 return await _summary(request, saved)
             return redirect(request, f"{BASE}/{saved.id}")
@@ -123,7 +124,7 @@ async def _summary(request: Request, config: TelephonyConfig) -> Response:
 @page
 async def config_detail(request: Request) -> Response:
     config = await load_config(request)
-    store = request.app.state.store
+    store = app_state(request).store
     return render(request, "configs/detail.html", {
         "config": config, "status": status_of(request, config), "nav": "configs",
         "numbers": await store.numbers.list(org_id(request), config.id),
@@ -143,8 +144,8 @@ async def config_status(request: Request) -> Response:
 @page
 async def delete_config(request: Request) -> Response:
     config = await load_config(request)
-    await request.app.state.store.configs.delete(org_id(request), config.id)
-    await request.app.state.telephony.remove(config.id)
+    await app_state(request).store.configs.delete(org_id(request), config.id)
+    await app_state(request).telephony.remove(config.id)
     if request.method == "DELETE":
         return Response(status_code=200)
     return redirect(request, BASE)
@@ -153,12 +154,12 @@ async def delete_config(request: Request) -> Response:
 # Phone numbers -------------------------------------------------------------------------------
 
 async def _number_context(request: Request, config: TelephonyConfig, **extra: Any) -> dict[str, Any]:
-    workflows = await request.app.state.store.workflows.list(org_id(request))
+    workflows = await app_state(request).store.workflows.list(org_id(request))
     return {"config": config, "workflows": workflows, "values": {}, "errors": {}, **extra}
 
 
 async def _load_number(request: Request, config: TelephonyConfig) -> PhoneNumber:
-    number = await request.app.state.store.numbers.get(org_id(request), config.id, path_id(request, "number_id"))
+    number = await app_state(request).store.numbers.get(org_id(request), config.id, path_id(request, "number_id"))
     if number is None:
         raise ApiError(404, "not-found", "this phone number does not exist")
     return number
@@ -168,7 +169,7 @@ async def _validated_number(request: Request) -> tuple[Any, dict[str, str], dict
     values = await form_values(request)
     fields, errors = validate_number(values)
     if fields is not None and fields.inbound_workflow_id is not None:
-        if await request.app.state.store.workflows.get(org_id(request), fields.inbound_workflow_id) is None:
+        if await app_state(request).store.workflows.get(org_id(request), fields.inbound_workflow_id) is None:
             fields, errors = None, {"inbound_workflow_id": "choose one of your workflows"}
     return fields, errors, values
 
@@ -177,7 +178,7 @@ async def _validated_number(request: Request) -> tuple[Any, dict[str, str], dict
 async def create_number(request: Request) -> Response:
     config = await load_config(request)
     fields, errors, values = await _validated_number(request)
-    store = request.app.state.store
+    store = app_state(request).store
     if fields is not None:
         try:
             number = await store.numbers.create(
@@ -222,7 +223,7 @@ async def update_number(request: Request) -> Response:
     fields, errors, values = await _validated_number(request)
     if fields is not None:
         try:
-            updated = await request.app.state.store.numbers.update(
+            updated = await app_state(request).store.numbers.update(
                 org_id(request), config.id, number.id, fields.address, fields.label, fields.inbound_workflow_id
             )
         except Conflict as exc:
@@ -241,7 +242,7 @@ async def update_number(request: Request) -> Response:
 @page
 async def delete_number(request: Request) -> Response:
     config = await load_config(request)
-    await request.app.state.store.numbers.delete(org_id(request), config.id, path_id(request, "number_id"))
+    await app_state(request).store.numbers.delete(org_id(request), config.id, path_id(request, "number_id"))
     if request.method == "DELETE":
         return Response(status_code=200)
     return redirect(request, f"{BASE}/{config.id}")

@@ -21,6 +21,7 @@ from web.api_telephony import REFUSAL_STATUS, call_request, owned
 from web.auth import org_id, page
 from web.errors import ApiError
 from web.requests import form_values, path_id
+from web.state import app_state
 from web.telephony import CallRefused
 from web.templating import is_htmx, render
 from web.views_configs import redirect
@@ -59,7 +60,7 @@ def steps(run: WorkflowRun, events: list[RunEvent]) -> list[Step]:
 
 async def _form_context(request: Request, values: dict[str, Any], errors: dict[str, str] | None = None,
                         error: dict[str, str] | None = None) -> dict[str, Any]:
-    store = request.app.state.store
+    store = app_state(request).store
     configs = await store.configs.list(org_id(request))
     workflows = await store.workflows.list(org_id(request))
     default = next((c for c in configs if c.enabled), configs[0] if configs else None)
@@ -88,7 +89,7 @@ async def place_test_call(request: Request) -> Response:
     try:
         config_id, workflow_id, to, from_, timeout = call_request(values)
         config, workflow = await owned(request, config_id, workflow_id)
-        run_id = await request.app.state.telephony.initiate_call(config.id, workflow, to, from_, timeout)
+        run_id = await app_state(request).telephony.initiate_call(config.id, workflow, to, from_, timeout)
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -105,10 +106,10 @@ async def place_test_call(request: Request) -> Response:
 
 
 async def _progress(request: Request, run_id: int) -> Response:
-    run = await request.app.state.store.runs.get(org_id(request), run_id)
+    run = await app_state(request).store.runs.get(org_id(request), run_id)
     if run is None:
         raise ApiError(404, "not-found", "this call does not exist")
-    events = await request.app.state.store.runs.events(run.id)
+    events = await app_state(request).store.runs.events(run.id)
     context = {"run": run, "steps": steps(run, events), "active": run.ended_at is None, "poll": POLL,
                "nav": "calls"}
     template = "calls/_test_call_progress.html" if is_htmx(request) else "calls/test_call_result.html"
@@ -123,11 +124,11 @@ async def test_call_progress(request: Request) -> Response:
 @page
 async def cancel_test_call(request: Request) -> Response:
     run_id = path_id(request, "run_id")
-    run = await request.app.state.store.runs.get(org_id(request), run_id)
+    run = await app_state(request).store.runs.get(org_id(request), run_id)
     if run is None:
         raise ApiError(404, "not-found", "this call does not exist")
     if run.ended_at is None:
-        request.app.state.telephony.cancel_call(run.id)
+        app_state(request).telephony.cancel_call(run.id)
     if is_htmx(request):
         return await _progress(request, run.id)
     return redirect(request, f"/test-call/{run.id}")

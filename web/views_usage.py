@@ -16,6 +16,7 @@ from data.models import Organization, User
 from web.auth import org_id, page
 from web.errors import ApiError
 from web.requests import form_values
+from web.state import app_state
 from web.templating import is_htmx, render
 from web.usage import Limits, save_limits, usage_of, validate_limits
 from web.views_backup import backup_context, is_operator
@@ -24,7 +25,7 @@ LIMIT_FIELDS = ("max_concurrent_calls", "monthly_minutes", "recording_retention_
 
 
 async def organization(request: Request) -> Organization:
-    org: Organization | None = await request.app.state.store.accounts.organization(org_id(request))
+    org: Organization | None = await app_state(request).store.accounts.organization(org_id(request))
     if org is None:
         raise ApiError(404, "not-found", "your organisation no longer exists")
     return org
@@ -37,7 +38,7 @@ def limit_values(limits: Limits) -> dict[str, str]:
 @page
 async def organization_page(request: Request) -> Response:
     org = await organization(request)
-    usage = await usage_of(request.app.state.store, org)
+    usage = await usage_of(app_state(request).store, org)
     if is_htmx(request):
         return render(request, "organization/_usage.html", {"usage": usage})
     user: User = request.state.user
@@ -63,10 +64,10 @@ async def update_limits(request: Request) -> Response:
         context = {"values": values, "errors": errors, "saved": False, "can_edit": True}
         if is_htmx(request):
             return render(request, "organization/_limits.html", context, status_code=422)
-        usage = await usage_of(request.app.state.store, org)
+        usage = await usage_of(app_state(request).store, org)
         return render(request, "organization/page.html", context | {"org": org, "usage": usage,
                                                                     "nav": "organization"}, status_code=422)
-    await save_limits(request.app.state.store, org.id, limits)
+    await save_limits(app_state(request).store, org.id, limits)
     if is_htmx(request):
         return render(request, "organization/_limits.html",
                       {"values": limit_values(limits), "errors": {}, "saved": True, "can_edit": True})

@@ -19,6 +19,7 @@ from data.models import Workflow
 from web.auth import org_id, page
 from web.errors import ApiError
 from web.requests import MAX_FORM_FIELDS, form_values, limited_body, parse_json, path_id
+from web.state import app_state
 from web.templating import is_htmx, render
 from web.views_chat import chat_context
 from web.views_configs import redirect
@@ -28,7 +29,7 @@ MAX_IMPORT_BYTES = 500_000
 
 
 async def load_workflow(request: Request) -> Workflow:
-    workflow: Workflow | None = await request.app.state.store.workflows.get(org_id(request),
+    workflow: Workflow | None = await app_state(request).store.workflows.get(org_id(request),
                                                                              path_id(request, "workflow_id"))
     if workflow is None:
         raise ApiError(404, "not-found", "this workflow does not exist")
@@ -44,7 +45,7 @@ def _values(workflow: Workflow | None) -> dict[str, Any]:
 async def workflow_context(request: Request, workflow: Workflow, **extra: Any) -> dict[str, Any]:
     """Everything the workflow page shows: the editor (saved values unless `extra` has others), the
     numbers it answers and an empty test chat."""
-    numbers = await request.app.state.store.numbers.using_workflow(org_id(request), workflow.id)
+    numbers = await app_state(request).store.numbers.using_workflow(org_id(request), workflow.id)
     return {"workflow": workflow, "values": _values(workflow), "errors": {}, "numbers": numbers,
             "nav": "workflows", "chat": chat_context(request, workflow), **extra}
 
@@ -55,7 +56,7 @@ async def list_workflows(request: Request) -> Response:
 
 
 async def _list_page(request: Request, import_errors: dict[str, str] | None = None) -> Response:
-    store = request.app.state.store
+    store = app_state(request).store
     workflows = await store.workflows.list(org_id(request))
     usage = {w.id: await store.numbers.using_workflow(org_id(request), w.id) for w in workflows}
     return render(request, "workflows/list.html", {
@@ -81,7 +82,7 @@ async def workflow_page(request: Request) -> Response:
 async def _save(request: Request, workflow: Workflow | None) -> Response:
     values = await form_values(request)
     clean, errors = from_form(values)
-    store = request.app.state.store
+    store = app_state(request).store
     if clean is not None:
         name, definition = clean
         definition = seal_secrets(definition, workflow.definition if workflow else None, store.box.encrypt)
@@ -128,7 +129,7 @@ async def update_workflow(request: Request) -> Response:
 async def delete_workflow(request: Request) -> Response:
     workflow = await load_workflow(request)
     try:
-        await request.app.state.store.workflows.delete(org_id(request), workflow.id)
+        await app_state(request).store.workflows.delete(org_id(request), workflow.id)
     except Conflict as exc:
         if is_htmx(request):
             return render(request, "workflows/_delete_refused.html", {"workflow": workflow, "message": exc.message},
@@ -172,7 +173,7 @@ async def import_workflow_document(request: Request, document: Any, name: str | 
     clean, errors = from_import(document, name)
     if clean is None:
         raise ApiError(422, "validation-failed", "this file is not a valid workflow", errors)
-    store = request.app.state.store
+    store = app_state(request).store
     name, definition = clean
     workflow: Workflow = await store.workflows.create(org_id(request), name,
                                                       seal_secrets(definition, None, store.box.encrypt))
