@@ -76,7 +76,8 @@ def create_app(
         agent_close: Callable[[], Awaitable[None]] | None = None
         if with_ari:
             agent, agent_close = await _load_agent(agent_factory, store)
-            timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
+            timing = ari_settings or AriSettings(
+                call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
             telephony = AriTelephony(AriService(store, registry, agent, timing))
         AppState(settings, store, telephony, registry).attach(app)
         await telephony.start()

@@ -25,7 +25,7 @@ from passlib.context import CryptContext
 from starlette.applications import Starlette
 
 import web.auth
-import web.views_auth
+import web.views.auth
 from app import create_app
 from data.models import User
 from data.store import Store
@@ -64,7 +64,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(web.auth, "_passwords", cheap)
     dummy = cheap.hash("switchboard-no-such-user")  # what an unknown email is verified against
     monkeypatch.setattr(web.auth, "DUMMY_HASH", dummy)
-    monkeypatch.setattr(web.views_auth, "DUMMY_HASH", dummy)
+    monkeypatch.setattr(web.views.auth, "DUMMY_HASH", dummy)
 
 
 @pytest.fixture

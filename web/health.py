@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from web.state import app_state
 
@@ -57,3 +58,9 @@ async def readyz(request: Request) -> Response:
     ready = database["ok"] and all(link["ok"] for link in links)
     body = {"status": "ready" if ready else "not ready", "database": database, "ari_links": links}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+routes = [
+    Route("/healthz", healthz, name="healthz"),
+    Route("/readyz", readyz, name="readyz"),
+]

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ari.stats import Snapshot
 from web.state import app_state
@@ -90,3 +91,6 @@ def render(snapshot: Snapshot) -> str:
 
 async def metrics(request: Request) -> Response:
     return Response(render(app_state(request).telephony.snapshot()), media_type=CONTENT_TYPE)
+
+
+routes = [Route("/metrics", metrics, name="metrics")]

@@ -5,19 +5,24 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from data.errors import Conflict
 from web.accounts import create_organization
 from web.auth import DUMMY_HASH, login, logout, session_user, verify_password
 from web.requests import form_values
 from web.state import app_state
-from web.templating import render
+from web.templating import path_for, render
+
+
+def _to(request: Request, name: str) -> Response:
+    return RedirectResponse(path_for(request, name), status_code=303)
 
 
 async def setup(request: Request) -> Response:
     store = app_state(request).store
     if await store.accounts.user_count() > 0:
-        return RedirectResponse("/login", status_code=303)
+        return _to(request, "login")
     if request.method == "GET":
         return render(request, "auth/setup.html", {"values": {}, "errors": {}})
     values = await form_values(request)
@@ -31,7 +36,7 @@ async def setup(request: Request) -> Response:
         return render(request, "auth/setup.html", {"values": values, "errors": {exc.field: exc.message}},
                       status_code=422)
     login(request, user)
-    return RedirectResponse("/telephony-configurations", status_code=303)
+    return _to(request, "configs")
 
 
 def _safe_next(target: str) -> str:
@@ -39,41 +44,50 @@ def _safe_next(target: str) -> str:
 
 
 async def login_page(request: Request) -> Response:
-    store = app_state(request).store
-    if await store.accounts.user_count() == 0:
-        return RedirectResponse("/setup", status_code=303)
+    state = app_state(request)
+    if await state.store.accounts.user_count() == 0:
+        return _to(request, "setup")
     if request.method == "GET":
         if await session_user(request):
-            return RedirectResponse("/telephony-configurations", status_code=303)
+            return _to(request, "configs")
         return render(request, "auth/login.html", {"values": {}, "next": request.query_params.get("next", "/")})
     values = await form_values(request)
     email, password = values.get("email", "").strip(), values.get("password", "")
-    throttle = app_state(request).login_throttle
-    wait_s = throttle.retry_after(email)
+    wait_s = state.login_throttle.retry_after(email)
     if wait_s > 0:
         minutes = max(1, round(wait_s / 60))
         return render(request, "auth/login.html", {
             "values": {"email": email}, "next": values.get("next", "/"),
             "form_error": f"Too many failed attempts for this email: try again in {minutes} minute(s).",
         }, status_code=429, headers={"Retry-After": str(int(wait_s) + 1)})
-    found = await store.accounts.user_with_hash(email) if email else None
+    found = await state.store.accounts.user_with_hash(email) if email else None
     ok = await asyncio.to_thread(verify_password, password, found[1] if found else DUMMY_HASH)
     if found is None or not ok:
-        throttle.failed(email)
+        state.login_throttle.failed(email)
         return render(request, "auth/login.html", {
             "values": {"email": email}, "next": values.get("next", "/"),
             "form_error": "Wrong email or password.",
         }, status_code=401)
-    throttle.succeeded(email)
+    state.login_throttle.succeeded(email)
     login(request, found[0])
     target = _safe_next(values.get("next", "/"))
-    return RedirectResponse("/telephony-configurations" if target == "/" else target, status_code=303)
+    if target == "/":
+        return _to(request, "configs")
+    return RedirectResponse(target, status_code=303)
 
 
 async def logout_view(request: Request) -> Response:
     logout(request)
-    return RedirectResponse("/login", status_code=303)
+    return _to(request, "login")
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse("/telephony-configurations", status_code=303)
+    return _to(request, "configs")
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/setup", setup, methods=["GET", "POST"], name="setup"),
+    Route("/login", login_page, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout_view, methods=["POST"], name="logout"),
+]
