@@ -38,6 +38,7 @@ from web.housekeeping import Housekeeping
 from web.logs import configure as configure_logging
 from web.routes import routes
 from web.settings import Settings
+from web.setup_token import open_gate
 from web.state import AppState
 from web.telephony import AriTelephony, NullTelephony, Telephony
 
@@ -71,6 +72,7 @@ def create_app(
         closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
         if closed:
             log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
+        gate = await open_gate(store, settings, app.url_path_for("setup"))
         registry = MediaRegistry()
         telephony: Telephony = NullTelephony()
         agent_close: Callable[[], Awaitable[None]] | None = None
@@ -79,7 +81,7 @@ def create_app(
             timing = ari_settings or AriSettings(
                 call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
             telephony = AriTelephony(AriService(store, registry, agent, timing))
-        AppState(settings, store, telephony, registry).attach(app)
+        AppState(settings, store, telephony, registry, gate).attach(app)
         await telephony.start()
         housekeeping = Housekeeping.start(store, settings)
         try:

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from data.store import Store
 from media.registry import MediaRegistry
 from web.settings import Settings
+from web.setup_token import SetupGate
 from web.telephony import Telephony
 from web.throttle import LoginThrottle
 
@@ -24,6 +25,8 @@ class AppState:
     """The web layer's port to the ARI side (`web.telephony`)."""
     media_registry: MediaRegistry
     """Media sockets the calls are waiting for (`media.endpoint` claims them)."""
+    setup_gate: SetupGate
+    """Whether /setup needs the one-time setup token (`web.setup_token`)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def attach(self, app: Starlette) -> None:

@@ -19,22 +19,41 @@ def _to(request: Request, name: str) -> Response:
     return RedirectResponse(path_for(request, name), status_code=303)
 
 
+TOKEN_NEEDED = ("This server can be reached from other machines, so creating its first administrator needs "
+                "the one-time setup token printed in its log when it started (docker logs switchboard).")
+
+
+def _setup_page(request: Request, values: dict[str, str], errors: dict[str, str], status_code: int = 200,
+                form_error: str = "") -> Response:
+    """The form; `values["token"]` is carried in a hidden field once known to be right (or given in
+    the link), else asked for when the server needs it."""
+    gate = app_state(request).setup_gate
+    return render(request, "auth/setup.html", {
+        "values": values, "errors": errors, "form_error": form_error, "token_required": gate.required,
+    }, status_code=status_code)
+
+
 async def setup(request: Request) -> Response:
-    store = app_state(request).store
-    if await store.accounts.user_count() > 0:
+    state = app_state(request)
+    if await state.store.accounts.user_count() > 0:
         return _to(request, "login")
     if request.method == "GET":
-        return render(request, "auth/setup.html", {"values": {}, "errors": {}})
+        return _setup_page(request, {"token": request.query_params.get("token", "")}, {})
     values = await form_values(request)
+    if not state.setup_gate.admits(values.get("token", "")):
+        shown = {k: v for k, v in values.items() if k not in ("token", "password")}
+        problem = "enter the setup token from the server's log" if not values.get("token") else \
+            "this is not the setup token of this server (it is printed in its log)"
+        return _setup_page(request, shown, {"token": problem}, status_code=403, form_error=TOKEN_NEEDED)
     try:
-        user = await create_organization(store, values.get("org", ""), values.get("email", ""),
+        user = await create_organization(state.store, values.get("org", ""), values.get("email", ""),
                                          values.get("password", ""), first_only=True)
     except ValueError as exc:
         errors = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {"email": str(exc)}
-        return render(request, "auth/setup.html", {"values": values, "errors": errors}, status_code=422)
+        return _setup_page(request, values, errors, status_code=422)
     except Conflict as exc:
-        return render(request, "auth/setup.html", {"values": values, "errors": {exc.field: exc.message}},
-                      status_code=422)
+        return _setup_page(request, values, {exc.field: exc.message}, status_code=422)
+    state.setup_gate.spend()
     login(request, user)
     return _to(request, "configs")
 
