@@ -1,9 +1,5 @@
-"""Test chat: the workflow's dialog engine on typed text, on the workflow page and in the API.
-
-    POST /workflows/{id}/chat          form: state, and text (+ action=send) | press=<key> |
-                                       action=silence | action=restart → the chat card (htmx) or page
-    POST /api/v1/workflows/{id}/chat   {"snapshot"?: str, "text" | "digits" | "silence": …}
-                                       → {"snapshot": str, "ended": bool, "replies": [ChatReply…]}
+"""Test chat: the workflow's dialog engine on typed text, for the workflow page (`web.views.chat`)
+and the API (`POST /api/v1/workflows/{id}/chat`, `web.api.workflows`).
 
 Stateless between requests: the conversation (the engine's `TestChat.snapshot()` and, for the
 page, the transcript) travels as an opaque token sealed with the server's secret box (Fernet:
