@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from app import create_app
 from web.settings import Settings
+from web.state import app_state, running_state
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
@@ -28,6 +29,12 @@ def app_segments(app: Starlette) -> str:
     """First path segments of the app's URLs as a regex alternation: `telephony-configurations|api|…`"""
     segments = {route.path.split("/")[1] for route in app.routes if isinstance(route, Route | WebSocketRoute | Mount)}
     return "|".join(re.escape(s) for s in sorted(segments) if s)
+
+
+def test_app_state_exists_only_once_the_lifespan_ran(table: Starlette) -> None:
+    assert running_state(table) is None
+    with pytest.raises(RuntimeError, match="lifespan has not started"):
+        app_state(table)
 
 
 def test_every_route_has_a_unique_name(table: Starlette) -> None:

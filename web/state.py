@@ -1,4 +1,4 @@
-"""What the server holds while it runs, built once by the lifespan (`app.create_app`) and read by
+"""What the server holds while it runs, built once at start-up (`web.lifespan`) and read by
 every handler through `app_state(request)`: one typed object instead of loose `app.state` names."""
 from __future__ import annotations
 
