@@ -38,7 +38,7 @@ def test_app_state_exists_only_once_the_lifespan_ran(table: Starlette) -> None:
 
 
 def test_every_route_has_a_unique_name(table: Starlette) -> None:
-    names = [getattr(route, "name", None) for route in table.routes]
+    names = [str(getattr(route, "name", None) or "") for route in table.routes]
     assert all(names) and len(names) > 70
     assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)
     for route in table.routes:
