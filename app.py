@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,20 +25,17 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 
-from ari.calls import AgentRunner, CallTiming
-from ari.service import AriService, AriSettings
-from data.backup import ServerLock
+from ari.calls import AgentRunner
+from ari.service import AriSettings
 from data.errors import DatabaseError
 from data.store import Store
-from media.registry import MediaRegistry
 from web.csrf import CsrfMiddleware
 from web.errors import ApiError
 from web.handlers import api_error, http_error, server_error
-from web.housekeeping import Housekeeping
+from web.lifespan import server_lifespan
 from web.logs import configure as configure_logging
 from web.routes import routes
 from web.settings import Settings
-from web.telephony import AriTelephony, NullTelephony
 
 log = logging.getLogger("switchboard")
 
@@ -52,58 +49,18 @@ def create_app(
     """The ASGI app. The database, ARI links and agent models open in the lifespan, so building
     an app is cheap. Tests pass their own agent and faster timings; `with_ari=False` gives an
     admin without Asterisk links."""
-    box_key = _session_key(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # One server per database: two would fight over the Stasis apps, and `restore` checks it.
-        lock = ServerLock.acquire(settings.db_path, port=settings.port)
-        try:
-            async with running(app):
-                yield
-        finally:
-            lock.release()
-
-    @contextlib.asynccontextmanager
-    async def running(app: Starlette) -> AsyncIterator[None]:
-        store = await Store.open(settings.db_path, settings.secret_key)
-        closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
-        if closed:
-            log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
-        app.state.store = store
-        app.state.media_registry = MediaRegistry()
-        telephony: Any = NullTelephony()
-        agent_close: Callable[[], Awaitable[None]] | None = None
-        if with_ari:
-            agent, agent_close = await _load_agent(agent_factory, store)
-            timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
-            telephony = AriTelephony(AriService(store, app.state.media_registry, agent, timing))
-        app.state.telephony = telephony
-        if with_ari:
-            await telephony.start()
-        housekeeping = Housekeeping.start(store, settings)
-        try:
-            yield
-        finally:
-            await housekeeping.stop()
-            if with_ari:
-                await telephony.stop()
-            if agent_close is not None:
-                await agent_close()
-            await store.close()
-
+    load_agent = functools.partial(_load_agent, agent_factory) if with_ari else None
     trusted = [settings.public_url] if settings.public_url else []
     app = Starlette(
         routes=routes(),
         middleware=[
             Middleware(CsrfMiddleware, trusted_origins=trusted),
-            Middleware(SessionMiddleware, secret_key=box_key, session_cookie="switchboard_session",
+            Middleware(SessionMiddleware, secret_key=_session_key(settings), session_cookie="switchboard_session",
                        same_site="lax", https_only=settings.secure_cookies, max_age=14 * 24 * 3600),
         ],
         exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: server_error},
-        lifespan=lifespan,
+        lifespan=server_lifespan(settings, load_agent, ari_settings),
     )
-    app.state.settings = settings
     return app
 
 

@@ -126,6 +126,7 @@ async def main(argv: list[str] | None = None) -> int:
     from data.configs import ConfigFields
     from web.accounts import create_api_key, create_organization
     from web.settings import Settings
+    from web.state import app_state
 
     with tempfile.TemporaryDirectory(prefix="sb-admin-") as tmp:
         work = Path(args.keep or tmp)
@@ -133,7 +134,7 @@ async def main(argv: list[str] | None = None) -> int:
         settings = Settings(db_path=work / "sb.db", secret_key="bench-admin-secret")
         app = create_app(settings, with_ari=False)
         async with app.router.lifespan_context(app):
-            store = app.state.store
+            store = app_state(app).store
             user = await create_organization(store, "Big PBX operator", EMAIL, PASSWORD)
             org = user.organization_id
             key = await create_api_key(store, EMAIL)

@@ -48,8 +48,9 @@ class StarletteMediaSocket:
         await self.websocket.close(code)
 
 
-async def media_endpoint(websocket: WebSocket) -> None:
-    registry: MediaRegistry = websocket.app.state.media_registry
+async def media_endpoint(websocket: WebSocket, registry: MediaRegistry) -> None:
+    """One call's media socket; `registry` holds the calls waiting for theirs (the web layer
+    passes the running server's)."""
     query = websocket.query_params
     client = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
     if any(not query.get(name) for name in REQUIRED_PARAMS):

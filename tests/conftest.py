@@ -2,7 +2,7 @@
 
     settings       Settings with a tmp database and a fixed secret key
     app            the app with its lifespan running (database open, migrations applied)
-    store          app.state.store
+    store          app_state(app).store
     clients        factory of more clients (closed at the end of the test)
     client         an anonymous client (no key, no session, no Origin)
     make_tenant    async factory: an organisation + admin + API key, with a Bearer client
@@ -25,12 +25,13 @@ from passlib.context import CryptContext
 from starlette.applications import Starlette
 
 import web.auth
-import web.views_auth
+import web.views.auth
 from app import create_app
 from data.models import User
 from data.store import Store
 from web.accounts import create_api_key, create_organization
 from web.settings import Settings
+from web.state import app_state
 
 BASE_URL = "http://testserver"
 PASSWORD = "correct horse battery"
@@ -63,7 +64,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(web.auth, "_passwords", cheap)
     dummy = cheap.hash("switchboard-no-such-user")  # what an unknown email is verified against
     monkeypatch.setattr(web.auth, "DUMMY_HASH", dummy)
-    monkeypatch.setattr(web.views_auth, "DUMMY_HASH", dummy)
+    monkeypatch.setattr(web.views.auth, "DUMMY_HASH", dummy)
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 @pytest.fixture
 def store(app: Starlette) -> Store:
-    result: Store = app.state.store
+    result: Store = app_state(app).store
     return result
 
 

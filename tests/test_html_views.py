@@ -3,6 +3,7 @@ validation (422), redirects after non-htmx POSTs, delete-row, and 404 across org
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from starlette.applications import Starlette
 from data.store import Store
 from tests.conftest import BASE_URL, MakeTenant, Tenant, log_in
 from tests.test_api import CONFIGS, WORKFLOWS, config_body, new_config, new_number, new_workflow
+from web.state import app_state
 
 HX = {"HX-Request": "true"}
 BASE = "/telephony-configurations"
@@ -119,8 +121,8 @@ async def test_asterisk_snippets(tenant: Tenant, browser: httpx.AsyncClient) -> 
 async def test_snippets_use_the_public_url(make_tenant: MakeTenant, app: Starlette, tenant: Tenant,
                                            browser: httpx.AsyncClient) -> None:
     config = await new_config(tenant)
-    app.state.settings = app.state.settings.__class__(**{**app.state.settings.__dict__,
-                                                         "public_url": "https://sb.example.org/base"})
+    state = app_state(app)
+    state.settings = replace(state.settings, public_url="https://sb.example.org/base")
     page = (await browser.get(f"{BASE}/{config['id']}")).text
     assert "uri = wss://sb.example.org/base/api/v1/telephony/ws/ari" in page and "tls_enabled = yes" in page
 

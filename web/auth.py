@@ -11,14 +11,15 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
 
-from passlib.context import CryptContext
+from passlib.context import CryptContext  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from data.models import User
 from web.errors import ApiError
+from web.state import app_state
+from web.templating import path_for
 
 _passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 MIN_PASSWORD_LENGTH = 8
@@ -29,7 +30,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def hash_password(password: str) -> str:
-    return _passwords.hash(password)
+    return str(_passwords.hash(password))
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -65,7 +66,7 @@ async def bearer_user(request: Request) -> User | None:
     prefix = api_key_prefix(key.strip())
     if prefix is None:
         return None
-    found = await request.app.state.store.accounts.api_key(prefix)
+    found = await app_state(request).store.accounts.api_key(prefix)
     if found is None:
         return None
     user, key_hash = found
@@ -76,7 +77,7 @@ async def session_user(request: Request) -> User | None:
     user_id = request.session.get("user_id")
     if not isinstance(user_id, int):
         return None
-    user: User | None = await request.app.state.store.accounts.user(user_id)
+    user: User | None = await app_state(request).store.accounts.user(user_id)
     return user
 
 
@@ -96,9 +97,10 @@ def page(handler: Handler) -> Handler:
     async def wrapper(request: Request) -> Response:
         user = await session_user(request)
         if user is None:
-            if await request.app.state.store.accounts.user_count() == 0:
-                return RedirectResponse("/setup", status_code=303)
-            target = "/login?next=" + request.url.path if request.method == "GET" else "/login"
+            if await app_state(request).store.accounts.user_count() == 0:
+                return RedirectResponse(path_for(request, "setup"), status_code=303)
+            login_path = path_for(request, "login")
+            target = f"{login_path}?next={request.url.path}" if request.method == "GET" else login_path
             if request.headers.get("hx-request"):
                 return Response(status_code=204, headers={"HX-Redirect": target})
             return RedirectResponse(target, status_code=303)
@@ -127,6 +129,13 @@ def api(handler: Handler) -> Handler:
     return wrapper
 
 
+def current_user(request: Request) -> User:
+    """The user `page` or `api` let in."""
+    user = getattr(request.state, "user", None)
+    if not isinstance(user, User):
+        raise RuntimeError("current_user outside a @page or @api handler")
+    return user
+
+
 def org_id(request: Request) -> int:
-    user: Any = request.state.user
-    return int(user.organization_id)
+    return current_user(request).organization_id

@@ -12,6 +12,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from web.state import app_state
 
 WRITE_TIMEOUT_S = 2.0
 
@@ -21,7 +24,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def _database_check(request: Request) -> dict[str, Any]:
-    store = request.app.state.store
+    store = app_state(request).store
     try:
         await asyncio.wait_for(store.db.execute(
             "INSERT INTO heartbeat (id, at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ','now')) "
@@ -37,9 +40,9 @@ async def _database_check(request: Request) -> dict[str, Any]:
 async def readyz(request: Request) -> Response:
     database = await _database_check(request)
     links = []
-    telephony = request.app.state.telephony
+    telephony = app_state(request).telephony
     try:
-        configs = await request.app.state.store.configs.all()
+        configs = await app_state(request).store.configs.all()
     except Exception as exc:
         configs = []
         database = {"ok": False, "error_id": "db-unavailable", "message": f"{type(exc).__name__}: {exc}"}
@@ -55,3 +58,9 @@ async def readyz(request: Request) -> Response:
     ready = database["ok"] and all(link["ok"] for link in links)
     body = {"status": "ready" if ready else "not ready", "database": database, "ari_links": links}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+routes = [
+    Route("/healthz", healthz, name="healthz"),
+    Route("/readyz", readyz, name="readyz"),
+]

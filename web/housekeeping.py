@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-from data.backup import BackupPolicy, run_scheduled_backups
+from data.backup import run_scheduled_backups
 from data.retention import run_sweeps
 from data.store import Store
+from web.services.backups import policy_of
 from web.settings import Settings
 
 
@@ -20,9 +21,8 @@ class Housekeeping:
     def start(cls, store: Store, settings: Settings) -> Housekeeping:
         tasks = [asyncio.create_task(run_sweeps(store.db, settings.retention_sweep_s), name="retention-sweep")]
         if settings.backup_interval_h > 0:
-            policy = BackupPolicy(settings.backups_path, settings.backup_interval_h * 3600.0,
-                                  settings.backup_keep, settings.backup_recordings)
-            tasks.append(asyncio.create_task(run_scheduled_backups(store.db, policy), name="scheduled-backups"))
+            tasks.append(asyncio.create_task(run_scheduled_backups(store.db, policy_of(settings)),
+                                             name="scheduled-backups"))
         return cls(tasks)
 
     async def stop(self) -> None:

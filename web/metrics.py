@@ -19,8 +19,10 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ari.stats import Snapshot
+from web.state import app_state
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -88,4 +90,7 @@ def render(snapshot: Snapshot) -> str:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(render(request.app.state.telephony.snapshot()), media_type=CONTENT_TYPE)
+    return Response(render(app_state(request).telephony.snapshot()), media_type=CONTENT_TYPE)
+
+
+routes = [Route("/metrics", metrics, name="metrics")]

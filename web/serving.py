@@ -14,16 +14,18 @@ import socket
 
 import uvicorn
 
+from web.state import running_state
+
 log = logging.getLogger("switchboard")
 
 
 class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        telephony = getattr(getattr(self.config.app, "state", None), "telephony", None)
-        if telephony is not None and hasattr(telephony, "stop"):
+        state = running_state(self.config.app)
+        if state is not None:
             log.info("stopping: ending live calls before closing connections")
             try:
-                await telephony.stop()
+                await state.telephony.stop()
             except Exception:  # the lifespan shutdown still runs and tries again
                 log.exception("ending live calls failed error_id=shutdown-failed")
         await super().shutdown(sockets)

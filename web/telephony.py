@@ -1,5 +1,5 @@
 """The small interface the web layer uses to reach the ARI side (ARCHITECTURE: web never calls
-ARI directly). `app.state.telephony` implements it; `NullTelephony` serves before ARI is wired
+ARI directly). `AppState.telephony` implements it; `NullTelephony` serves before ARI is wired
 and in tests that need no Asterisk."""
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ class CallRefused(Exception):
 
 
 class Telephony(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
     async def apply(self, config_id: int) -> None: ...
     async def remove(self, config_id: int) -> None: ...
     def status(self, config_id: int, enabled: bool) -> StatusView: ...
@@ -72,6 +74,12 @@ class Telephony(Protocol):
 
 
 class NullTelephony:
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     async def check(self, config_id: int) -> list[dict[str, Any]]:
         return [{"id": "ari-disabled", "ok": False, "message": "ARI links are not running in this server",
                  "fix": "start Switchboard normally (python app.py)"}]

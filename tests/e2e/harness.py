@@ -26,6 +26,7 @@ from media.session import Closed, MediaSession
 from tests.fake_asterisk import FakeAsterisk
 from web.accounts import create_organization
 from web.settings import Settings
+from web.state import app_state
 
 APP, PASSWORD, WS_CLIENT = "dograh", "s3cr&t#:%", "dograh"
 SHARED = Path(os.environ.get("SWITCHBOARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
@@ -83,7 +84,7 @@ class Stack:
 
     @property
     def service(self) -> AriService:
-        return self.app.state.telephony.service
+        return app_state(self.app).telephony.service
 
     async def wait(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         return await self.fake.wait_for(predicate, timeout)
@@ -160,7 +161,7 @@ async def stack(tmp_path: Path, *, agent: Any = None, max_calls: int = 10, media
         media_uri = url.replace("http://", "ws://") + "/api/v1/telephony/ws/ari"
         async with FakeAsterisk(users={APP: PASSWORD}, websocket_clients={WS_CLIENT: {
             "uri": media_uri, "reconnect_attempts": 2, "reconnect_interval": 0.05}}, **(fake_kwargs or {})) as fake:
-            store: Store = app.state.store
+            store: Store = app_state(app).store
             user = await create_organization(store, "Acme", "admin@example.com", "password123")
             await store.accounts.set_limits(user.organization_id, max_calls, None)
             workflow = await store.workflows.create(user.organization_id, "Reception",
@@ -169,7 +170,7 @@ async def stack(tmp_path: Path, *, agent: Any = None, max_calls: int = 10, media
                 "PBX", fake.base_url, APP, None, PASSWORD, WS_CLIENT, ("PJSIP/6001",), "PJSIP/{number}",
                 "from-internal", True))
             await store.numbers.create(user.organization_id, config.id, "8000", "Reception", workflow.id)
-            await app.state.telephony.apply(config.id)
+            await app_state(app).telephony.apply(config.id)
             result = Stack(fake, app, url, store, user.organization_id, config, workflow, agent)
             await result.wait_connected()
             yield result

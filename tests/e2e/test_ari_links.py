@@ -9,6 +9,7 @@ from ari.link import LinkState
 from data.configs import ConfigFields
 from tests.e2e.harness import APP, PASSWORD, WS_CLIENT, stack
 from tests.fake_asterisk import FakeAsterisk
+from web.state import app_state
 
 
 def fields(config, **changes):  # type: ignore[no-untyped-def]
@@ -55,28 +56,28 @@ async def test_silent_asterisk_is_detected_by_keepalive(tmp_path: Path) -> None:
 async def test_wrong_password_is_auth_failed_with_the_fix_and_an_edit_reconnects_at_once(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         await s.store.configs.update(s.org_id, s.config.id, fields(s.config, app_password="wrong"))
-        await s.app.state.telephony.apply(s.config.id)
+        await app_state(s.app).telephony.apply(s.config.id)
         await s.wait(lambda: state(s) is LinkState.AUTH_FAILED, timeout=5)
         status = s.service.status(s.config.id)
         assert status.last_error_id == "ari-auth-failed" and "ari.conf" in (status.fix or "")
-        view = s.app.state.telephony.status(s.config.id, True)
+        view = app_state(s.app).telephony.status(s.config.id, True)
         assert view.state == "auth_failed" and view.error_id == "ari-auth-failed"
         await s.store.configs.update(s.org_id, s.config.id, fields(s.config, app_password=PASSWORD))
-        await s.app.state.telephony.apply(s.config.id)
+        await app_state(s.app).telephony.apply(s.config.id)
         await s.wait_connected(timeout=2)
 
 
 async def test_disable_and_delete_close_the_socket(tmp_path: Path) -> None:
     async with stack(tmp_path) as s:
         await s.store.configs.update(s.org_id, s.config.id, fields(s.config, enabled=False))
-        await s.app.state.telephony.apply(s.config.id)
+        await app_state(s.app).telephony.apply(s.config.id)
         await s.wait(lambda: APP not in s.fake.registered_apps, timeout=3)
         assert state(s) is LinkState.DISABLED
         await s.store.configs.update(s.org_id, s.config.id, fields(s.config, enabled=True))
-        await s.app.state.telephony.apply(s.config.id)
+        await app_state(s.app).telephony.apply(s.config.id)
         await s.wait_connected()
         await s.store.configs.delete(s.org_id, s.config.id)
-        await s.app.state.telephony.remove(s.config.id)
+        await app_state(s.app).telephony.remove(s.config.id)
         await s.wait(lambda: APP not in s.fake.registered_apps, timeout=3)
         assert s.service.status(s.config.id) is None
 
@@ -86,7 +87,7 @@ async def test_two_configurations_on_two_asterisks_are_independent(tmp_path: Pat
         async with FakeAsterisk(users={"other": "pw2"}, websocket_clients={WS_CLIENT: s.url + "/x"}) as second:
             other = await s.store.configs.create(s.org_id, ConfigFields(
                 "Branch", second.base_url, "other", None, "pw2", WS_CLIENT, (), "PJSIP/{number}", "from-internal", True))
-            await s.app.state.telephony.apply(other.id)
+            await app_state(s.app).telephony.apply(other.id)
             await s.wait(lambda: state(s, other.id) is LinkState.CONNECTED)
             await second.restart(downtime_s=0.3)
             await s.wait(lambda: state(s, other.id) is not LinkState.CONNECTED, timeout=3)

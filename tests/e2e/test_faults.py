@@ -15,6 +15,7 @@ from ari.link import LinkState
 from ari.reconcile import ReconcileTiming, reconcile
 from ari.rest import basic_auth_header
 from tests.e2e.harness import APP, PASSWORD, Stack, stack
+from web.state import app_state
 
 
 def open_sockets() -> int:
@@ -59,7 +60,7 @@ async def open_runs(s: Stack) -> list:  # type: ignore[type-arg]
 async def settled(s: Stack) -> None:
     """No call, no pending media, no run open, nothing of ours left in the fake, the link up."""
     control = s.service.controls[s.config.id]
-    await s.wait(lambda: not control.calls and len(s.app.state.media_registry) == 0, timeout=10)
+    await s.wait(lambda: not control.calls and len(app_state(s.app).media_registry) == 0, timeout=10)
     await s.wait(lambda: not s.leftovers(), timeout=10)
     assert await open_runs(s) == []
     await s.wait_connected(timeout=5)

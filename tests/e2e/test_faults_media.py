@@ -13,6 +13,7 @@ from media.commands import MAX_COMMAND_BYTES
 from tests.e2e.harness import Stack, stack
 from tests.e2e.test_faults import settled
 from tests.e2e.test_media_endpoint import closed_code, media_url, start_text
+from web.state import app_state
 
 
 async def live_call(s: Stack) -> tuple[str, object, object]:
@@ -98,6 +99,6 @@ async def test_broken_first_messages_are_refused_and_a_live_call_is_untouched(tm
         run = await s.wait_run(lambda r: r.call_id == channel)
         url = media_url(s.url, f"?workflow_id={s.workflow.id}&user_id={s.org_id}&workflow_run_id={run.id}")
         assert await closed_code(url, first, start_text(session.channel_id)) == 1008
-        assert not session.closed and len(s.app.state.media_registry) == 0
+        assert not session.closed and len(app_state(s.app).media_registry) == 0
         await s.fake.caller_hangup(channel)
         assert (await s.wait_run(lambda r: r.call_id == channel and r.ended_at is not None)).status == "completed"

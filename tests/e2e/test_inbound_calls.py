@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.e2e.harness import APP, caller_audio, stack
+from web.state import app_state
 
 
 async def test_call_is_answered_bridged_greeted_and_completed(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ async def test_call_is_answered_bridged_greeted_and_completed(tmp_path: Path) ->
                                "call_id": channel, "provider": "ari"}
         await s.wait(lambda: not s.leftovers())
         assert s.service.controls[s.config.id].calls == {}
-        assert len(s.app.state.media_registry) == 0
+        assert len(app_state(s.app).media_registry) == 0
 
 
 async def test_external_media_request_routes_by_channel_and_carries_complete_vparams(tmp_path: Path) -> None:
@@ -173,7 +174,7 @@ async def test_asterisk_restart_mid_call_fails_the_run_and_later_calls_work(tmp_
         await s.fake.restart(downtime_s=0.3)
         run = await s.wait_run(lambda r: r.call_id == channel and r.ended_at is not None)
         assert run.status == "failed" and "restart" in (run.reason or "")
-        assert s.service.controls[s.config.id].calls == {} and len(s.app.state.media_registry) == 0
+        assert s.service.controls[s.config.id].calls == {} and len(app_state(s.app).media_registry) == 0
         await s.wait_connected(timeout=5)
         again = await s.fake.place_inbound_call("2", "8000")
         second = await s.wait_run(lambda r: r.id != run.id and r.status == "in_progress")
@@ -185,7 +186,7 @@ async def test_server_shutdown_ends_live_calls_and_hangs_up(tmp_path: Path) -> N
     async with stack(tmp_path) as s:
         channel = await s.fake.place_inbound_call("1", "8000")
         await s.wait_run(lambda r: r.status == "in_progress")
-        await s.app.state.telephony.stop()
+        await app_state(s.app).telephony.stop()
         run = await s.store.runs.get(s.org_id, (await s.store.runs.list(s.org_id, limit=1))[0].id)
         assert run is not None and run.status == "failed" and run.error_id == "server-shutdown"
         await s.wait(lambda: channel not in s.fake.channels)

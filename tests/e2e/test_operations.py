@@ -19,6 +19,7 @@ from media.g711 import ULAW_DECODE
 from media.session import Closed, MediaSession
 from tests.e2e.harness import Outcome, Stack, caller_audio, stack
 from web.accounts import create_api_key, create_organization
+from web.state import app_state
 
 
 @dataclass
@@ -237,14 +238,14 @@ async def test_a_graceful_stop_hangs_up_live_calls_and_finishes_their_runs(tmp_p
         async with asyncio.timeout(10):
             while not server.started:
                 await asyncio.sleep(0.01)
-        store: Store = app.state.store
+        store: Store = app_state(app).store
         user = await create_organization(store, "Acme", "a@example.com", "password123")
         workflow = await store.workflows.create(user.organization_id, "Reception", {"greeting": "Hello"})
         config = await store.configs.create(user.organization_id, ConfigFields(
             "PBX", fake.base_url, APP, None, PASSWORD, WS_CLIENT, (), "PJSIP/{number}", "from-internal", True))
         await store.numbers.create(user.organization_id, config.id, "8000", "Reception", workflow.id)
         try:
-            await app.state.telephony.apply(config.id)
+            await app_state(app).telephony.apply(config.id)
             await fake.wait_for(lambda: APP in fake.registered_apps)
             channel = await fake.place_inbound_call("+15550004", "8000")
             await fake.wait_for(lambda: agent.sessions, 10)

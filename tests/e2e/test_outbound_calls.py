@@ -15,6 +15,7 @@ import httpx
 from data.configs import ConfigFields
 from tests.e2e.harness import APP, PASSWORD, WS_CLIENT, Stack, caller_audio, stack
 from web.accounts import create_api_key, create_organization
+from web.state import app_state
 
 INITIATE = "/api/v1/telephony/initiate-call"
 
@@ -94,7 +95,7 @@ async def test_answered_call_starts_the_agent_only_after_answer_and_completes_wi
                                "call_id": channel, "provider": "ari"}
         assert await phases(s, run_id) == ["dialling", "ringing", "answered"]
         await s.wait(lambda: not s.leftovers() and not s.service.controls[s.config.id].calls)
-        assert len(s.app.state.media_registry) == 0
+        assert len(app_state(s.app).media_registry) == 0
 
 
 async def test_early_media_does_not_start_the_agent_before_the_answer(tmp_path: Path) -> None:
@@ -202,7 +203,7 @@ async def test_api_refuses_plainly_and_dials_nothing(tmp_path: Path) -> None:
                          enabled: bool = True) -> int:
             created = await store.configs.create(org, ConfigFields(
                 name, url, app, None, PASSWORD, WS_CLIENT, extensions, "PJSIP/{number}", "from-internal", enabled))
-            await s.app.state.telephony.apply(created.id)
+            await app_state(s.app).telephony.apply(created.id)
             return created.id
 
         def body(**overrides: Any) -> dict[str, Any]:

@@ -1,12 +1,11 @@
-"""Ready-to-paste Asterisk configuration for one telephony configuration (pure text)."""
+"""Ready-to-paste Asterisk configuration for one telephony configuration (pure text). `media_path`
+is where chan_websocket connects: the path of the route `api.media_socket`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from data.models import TelephonyConfig
-
-MEDIA_PATH = "/api/v1/telephony/ws/ari"
 
 
 @dataclass(frozen=True)
@@ -16,10 +15,10 @@ class Snippet:
     reload: str
 
 
-def media_uri(public_base_url: str) -> str:
+def media_uri(public_base_url: str, media_path: str) -> str:
     parts = urlsplit(public_base_url)
     scheme = {"https": "wss", "wss": "wss"}.get(parts.scheme, "ws")
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}{MEDIA_PATH}"
+    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}{media_path}"
 
 
 def ari_port(endpoint: str) -> int:
@@ -39,8 +38,8 @@ def http_lines(endpoint: str) -> list[str]:
     ]
 
 
-def asterisk_snippets(config: TelephonyConfig, public_base_url: str) -> list[Snippet]:
-    uri = media_uri(public_base_url)
+def asterisk_snippets(config: TelephonyConfig, public_base_url: str, media_path: str) -> list[Snippet]:
+    uri = media_uri(public_base_url, media_path)
     tls = uri.startswith("wss://")
     ws_lines = [
         f"[{config.websocket_client_name}]",

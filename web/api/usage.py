@@ -13,34 +13,43 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from data.models import User
-from web.auth import api
+from web.api import PREFIX
+from web.auth import api, current_user, org_id
 from web.errors import ApiError, invalid
 from web.requests import json_object
-from web.usage import Limits, save_limits, usage_of, validate_limits
-from web.views_usage import organization
+from web.services.usage import Limits, organization, save_limits, usage_of, validate_limits
+from web.state import app_state
 
 
 @api
 async def get_usage(request: Request) -> Response:
-    usage = await usage_of(request.app.state.store, await organization(request))
+    state = app_state(request)
+    usage = await usage_of(state, await organization(state, org_id(request)))
     return JSONResponse(usage.as_json())
 
 
 @api
 async def get_limits(request: Request) -> Response:
-    return JSONResponse(Limits.of(await organization(request)).as_json())
+    return JSONResponse(Limits.of(await organization(app_state(request), org_id(request))).as_json())
 
 
 @api
 async def update_limits(request: Request) -> Response:
-    user: User = request.state.user
-    if not user.is_admin:
+    if not current_user(request).is_admin:
         raise ApiError(403, "admin-required", "only an administrator can change the limits")
-    org = await organization(request)
+    state = app_state(request)
+    org = await organization(state, org_id(request))
     limits, errors = validate_limits(await json_object(request), Limits.of(org))
     if limits is None:
         raise invalid(errors)
-    await save_limits(request.app.state.store, org.id, limits)
+    await save_limits(state, org.id, limits)
     return JSONResponse(limits.as_json())
+
+
+routes = [
+    Route(PREFIX + "/organization/usage", get_usage, name="api.usage"),
+    Route(PREFIX + "/organization/limits", get_limits, name="api.limits"),
+    Route(PREFIX + "/organization/limits", update_limits, methods=["PUT", "PATCH"], name="api.limits_update"),
+]

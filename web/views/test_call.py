@@ -15,15 +15,16 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from data.models import RunEvent, WorkflowRun
-from web.api_telephony import REFUSAL_STATUS, call_request, owned
 from web.auth import org_id, page
 from web.errors import ApiError
 from web.requests import form_values, path_id
+from web.services import calls
+from web.state import app_state
 from web.telephony import CallRefused
-from web.templating import is_htmx, render
-from web.views_configs import redirect
+from web.templating import is_htmx, path_for, redirect, render
 
 POLL = "every 1s"
 
@@ -59,7 +60,7 @@ def steps(run: WorkflowRun, events: list[RunEvent]) -> list[Step]:
 
 async def _form_context(request: Request, values: dict[str, Any], errors: dict[str, str] | None = None,
                         error: dict[str, str] | None = None) -> dict[str, Any]:
-    store = request.app.state.store
+    store = app_state(request).store
     configs = await store.configs.list(org_id(request))
     workflows = await store.workflows.list(org_id(request))
     default = next((c for c in configs if c.enabled), configs[0] if configs else None)
@@ -86,9 +87,7 @@ async def place_test_call(request: Request) -> Response:
     values: dict[str, Any] = await form_values(request)
     values["to"] = values.get("to", "").strip()
     try:
-        config_id, workflow_id, to, from_, timeout = call_request(values)
-        config, workflow = await owned(request, config_id, workflow_id)
-        run_id = await request.app.state.telephony.initiate_call(config.id, workflow, to, from_, timeout)
+        run_id = await calls.initiate_call(app_state(request), org_id(request), calls.call_request(values))
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -97,18 +96,23 @@ async def place_test_call(request: Request) -> Response:
     except CallRefused as exc:
         fields = {exc.field: exc.message} if exc.field in ("to", "from") else {}
         context = await _form_context(request, values, fields, {"id": exc.error_id, "message": exc.message})
-        status = REFUSAL_STATUS.get(exc.error_id, 409)
+        status = calls.REFUSAL_STATUS.get(exc.error_id, 409)
         return _form(request, context, status if status in (409, 422) else 409)  # htmx swaps only these
     if is_htmx(request):
         return await _progress(request, run_id)
-    return redirect(request, f"/test-call/{run_id}")
+    return redirect(request, path_for(request, "test_call", run_id=run_id))
+
+
+async def _load(request: Request, run_id: int) -> WorkflowRun:
+    run = await app_state(request).store.runs.get(org_id(request), run_id)
+    if run is None:
+        raise ApiError(404, "not-found", "this call does not exist")
+    return run
 
 
 async def _progress(request: Request, run_id: int) -> Response:
-    run = await request.app.state.store.runs.get(org_id(request), run_id)
-    if run is None:
-        raise ApiError(404, "not-found", "this call does not exist")
-    events = await request.app.state.store.runs.events(run.id)
+    run = await _load(request, run_id)
+    events = await app_state(request).store.runs.events(run.id)
     context = {"run": run, "steps": steps(run, events), "active": run.ended_at is None, "poll": POLL,
                "nav": "calls"}
     template = "calls/_test_call_progress.html" if is_htmx(request) else "calls/test_call_result.html"
@@ -122,12 +126,18 @@ async def test_call_progress(request: Request) -> Response:
 
 @page
 async def cancel_test_call(request: Request) -> Response:
-    run_id = path_id(request, "run_id")
-    run = await request.app.state.store.runs.get(org_id(request), run_id)
-    if run is None:
-        raise ApiError(404, "not-found", "this call does not exist")
+    run = await _load(request, path_id(request, "run_id"))
     if run.ended_at is None:
-        request.app.state.telephony.cancel_call(run.id)
+        calls.cancel_call(app_state(request), run.id)
     if is_htmx(request):
         return await _progress(request, run.id)
-    return redirect(request, f"/test-call/{run.id}")
+    return redirect(request, path_for(request, "test_call", run_id=run.id))
+
+
+BASE = "/test-call"
+routes = [
+    Route(BASE, test_call_form, name="test_call_form"),
+    Route(BASE, place_test_call, methods=["POST"], name="test_call_place"),
+    Route(BASE + "/{run_id:int}", test_call_progress, name="test_call"),
+    Route(BASE + "/{run_id:int}/cancel", cancel_test_call, methods=["POST"], name="test_call_cancel"),
+]

@@ -1,5 +1,5 @@
 """HTML views: the organisation page — usage against limits, the limits form (admins), and for
-the server operator the backups (`web.views_backup`).
+the server operator the backups (`web.views.backups`).
 
 `GET /organization` (with `HX-Request`: only the usage block, which polls every 5 s);
 `POST /organization/limits` (htmx: the form back with "Saved." or 422 with the errors; without
@@ -11,23 +11,17 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
-from data.models import Organization, User
-from web.auth import org_id, page
+from web.auth import current_user, org_id, page
 from web.errors import ApiError
 from web.requests import form_values
-from web.templating import is_htmx, render
-from web.usage import Limits, save_limits, usage_of, validate_limits
-from web.views_backup import backup_context, is_operator
+from web.services import backups
+from web.services.usage import Limits, organization, save_limits, usage_of, validate_limits
+from web.state import app_state
+from web.templating import is_htmx, path_for, render
 
 LIMIT_FIELDS = ("max_concurrent_calls", "monthly_minutes", "recording_retention_days")
-
-
-async def organization(request: Request) -> Organization:
-    org: Organization | None = await request.app.state.store.accounts.organization(org_id(request))
-    if org is None:
-        raise ApiError(404, "not-found", "your organisation no longer exists")
-    return org
 
 
 def limit_values(limits: Limits) -> dict[str, str]:
@@ -36,26 +30,27 @@ def limit_values(limits: Limits) -> dict[str, str]:
 
 @page
 async def organization_page(request: Request) -> Response:
-    org = await organization(request)
-    usage = await usage_of(request.app.state.store, org)
+    state = app_state(request)
+    org = await organization(state, org_id(request))
+    usage = await usage_of(state, org)
     if is_htmx(request):
         return render(request, "organization/_usage.html", {"usage": usage})
-    user: User = request.state.user
+    user = current_user(request)
     context: dict[str, Any] = {
         "org": org, "usage": usage, "values": limit_values(usage.limits), "errors": {},
         "saved": request.query_params.get("saved") == "1", "can_edit": user.is_admin, "nav": "organization",
     }
-    if await is_operator(request):
-        context["backups"] = backup_context(request)
+    if await backups.is_operator(state, user):
+        context["backups"] = backups.backup_context(state)
     return render(request, "organization/page.html", context)
 
 
 @page
 async def update_limits(request: Request) -> Response:
-    user: User = request.state.user
-    if not user.is_admin:
+    if not current_user(request).is_admin:
         raise ApiError(403, "admin-required", "only an administrator can change the limits")
-    org = await organization(request)
+    state = app_state(request)
+    org = await organization(state, org_id(request))
     submitted = await form_values(request)
     values = {k: submitted.get(k, "") for k in LIMIT_FIELDS}
     limits, errors = validate_limits(values, Limits.of(org))
@@ -63,11 +58,17 @@ async def update_limits(request: Request) -> Response:
         context = {"values": values, "errors": errors, "saved": False, "can_edit": True}
         if is_htmx(request):
             return render(request, "organization/_limits.html", context, status_code=422)
-        usage = await usage_of(request.app.state.store, org)
+        usage = await usage_of(state, org)
         return render(request, "organization/page.html", context | {"org": org, "usage": usage,
                                                                     "nav": "organization"}, status_code=422)
-    await save_limits(request.app.state.store, org.id, limits)
+    await save_limits(state, org.id, limits)
     if is_htmx(request):
         return render(request, "organization/_limits.html",
                       {"values": limit_values(limits), "errors": {}, "saved": True, "can_edit": True})
-    return RedirectResponse("/organization?saved=1", status_code=303)
+    return RedirectResponse(path_for(request, "organization") + "?saved=1", status_code=303)
+
+
+routes = [
+    Route("/organization", organization_page, name="organization"),
+    Route("/organization/limits", update_limits, methods=["POST"], name="limits_update"),
+]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from data.models import Organization
-from data.store import Store
+from web.errors import ApiError
+from web.state import AppState
 
 MAX_CONCURRENT = 10_000
 MAX_MINUTES = 100_000_000
@@ -62,11 +63,19 @@ class Usage:
         }
 
 
-async def usage_of(store: Store, org: Organization) -> Usage:
+async def organization(state: AppState, org_id: int) -> Organization:
+    org = await state.store.accounts.organization(org_id)
+    if org is None:
+        raise ApiError(404, "not-found", "your organisation no longer exists")
+    return org
+
+
+async def usage_of(state: AppState, org: Organization) -> Usage:
+    runs = state.store.runs
     return Usage(
-        month=datetime.now(timezone.utc).strftime("%Y-%m"),
-        minutes_this_month=await store.runs.minutes_this_month(org.id),
-        concurrent_calls=await store.runs.active_count(org.id),
+        month=datetime.now(UTC).strftime("%Y-%m"),
+        minutes_this_month=await runs.minutes_this_month(org.id),
+        concurrent_calls=await runs.active_count(org.id),
         limits=Limits.of(org),
     )
 
@@ -114,6 +123,7 @@ def validate_limits(data: Mapping[str, Any], current: Limits) -> tuple[Limits | 
     return Limits(max_calls, values["monthly_minutes"], values["recording_retention_days"]), {}
 
 
-async def save_limits(store: Store, org_id: int, limits: Limits) -> None:
-    await store.accounts.set_limits(org_id, limits.max_concurrent_calls, limits.monthly_minutes)
-    await store.accounts.set_recording_retention(org_id, limits.recording_retention_days)
+async def save_limits(state: AppState, org_id: int, limits: Limits) -> None:
+    accounts = state.store.accounts
+    await accounts.set_limits(org_id, limits.max_concurrent_calls, limits.monthly_minutes)
+    await accounts.set_recording_retention(org_id, limits.recording_retention_days)

@@ -27,7 +27,8 @@ def workflow_json(w: Workflow) -> dict[str, Any]:
             "created_at": w.created_at, "updated_at": w.updated_at}
 
 
-def run_json(r: WorkflowRun) -> dict[str, Any]:
+def run_json(r: WorkflowRun, recording_url: str) -> dict[str, Any]:
+    """`recording_url` is where the recording would be (shown only when there is one)."""
     return {
         "id": r.id, "workflow_id": r.workflow_id, "workflow_name": r.workflow_name,
         "telephony_configuration_id": r.telephony_configuration_id, "phone_number_id": r.phone_number_id,
@@ -35,7 +36,7 @@ def run_json(r: WorkflowRun) -> dict[str, Any]:
         "call_id": r.call_id, "caller_number": r.caller_number, "called_number": r.called_number,
         "context": r.context, "hangup_cause": r.hangup_cause, "created_at": r.created_at,
         "answered_at": r.answered_at, "ended_at": r.ended_at, "duration_s": r.duration_s,
-        "recording_url": f"/api/v1/workflow-runs/{r.id}/recording" if r.recording_path else None,
+        "recording_url": recording_url if r.recording_path else None,
         "recording_s": r.recording_s if r.recording_path else None,
     }
 

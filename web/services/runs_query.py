@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from data.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunFilter
 from web.forms import parse_id
@@ -45,8 +45,8 @@ def instant(text: str, *, end_of_day: bool = False) -> str:
         raise ValueError(text)
     moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

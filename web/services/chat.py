@@ -1,9 +1,5 @@
-"""Test chat: the workflow's dialog engine on typed text, on the workflow page and in the API.
-
-    POST /workflows/{id}/chat          form: state, and text (+ action=send) | press=<key> |
-                                       action=silence | action=restart → the chat card (htmx) or page
-    POST /api/v1/workflows/{id}/chat   {"snapshot"?: str, "text" | "digits" | "silence": …}
-                                       → {"snapshot": str, "ended": bool, "replies": [ChatReply…]}
+"""Test chat: the workflow's dialog engine on typed text, for the workflow page (`web.views.chat`)
+and the API (`POST /api/v1/workflows/{id}/chat`, `web.api.workflows`).
 
 Stateless between requests: the conversation (the engine's `TestChat.snapshot()` and, for the
 page, the transcript) travels as an opaque token sealed with the server's secret box (Fernet:
@@ -20,16 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from agent.chat import ChatReply, TestChat
 from agent.definition import map_secrets
 from data.models import Workflow
-from web.auth import org_id, page
+from data.secretbox import SecretBox
 from web.errors import ApiError, invalid
-from web.requests import form_values
-from web.templating import is_htmx, render
 
 CHAT_TTL_S = 12 * 3600
 MAX_TEXT = 2000
@@ -63,19 +54,18 @@ class ChatStateError(Exception):
 
 # --- the token ----------------------------------------------------------------------------------
 
-def seal(request: Request, workflow: Workflow, conversation: Conversation) -> str:
+def seal(box: SecretBox, workflow: Workflow, conversation: Conversation) -> str:
     payload = json.dumps({"v": _FORMAT, "org": workflow.organization_id, "wf": workflow.id, "at": int(time.time()),
                           "chat": conversation.snapshot, "log": conversation.log[-MAX_LOG:]},
                          separators=(",", ":"), ensure_ascii=False)
     if len(payload.encode()) > MAX_STATE_BYTES:
         raise ApiError(422, "chat-too-long", "this test chat has grown too long: start a new one")
-    token: str = request.app.state.store.box.encrypt(payload)
-    return token
+    return box.encrypt(payload)
 
 
-def unseal(request: Request, workflow: Workflow, token: str) -> Conversation:
+def unseal(box: SecretBox, workflow: Workflow, token: str) -> Conversation:
     try:
-        data = json.loads(request.app.state.store.box.decrypt(token))
+        data = json.loads(box.decrypt(token))
     except (ValueError, TypeError, UnicodeError) as exc:
         raise ChatStateError("this test chat state is not valid: start a new chat") from exc
     if not isinstance(data, dict) or data.get("v") != _FORMAT or data.get("org") != workflow.organization_id \
@@ -89,13 +79,13 @@ def unseal(request: Request, workflow: Workflow, token: str) -> Conversation:
 
 # --- one exchange -------------------------------------------------------------------------------
 
-async def converse(request: Request, workflow: Workflow, conversation: Conversation,
+async def converse(box: SecretBox, workflow: Workflow, conversation: Conversation,
                    turn: Turn | None) -> tuple[Conversation, list[ChatReply]]:
     """Start the chat when it has not started (the greeting), then play `turn`."""
     if conversation.ended and turn is not None:
         raise ApiError(409, "chat-ended", "this test chat has ended: start a new one")
     try:
-        definition = map_secrets(workflow.definition, request.app.state.store.box.decrypt)
+        definition = map_secrets(workflow.definition, box.decrypt)
     except ValueError as exc:
         raise ApiError(409, "secret-undecryptable", f"{exc} (the workflow's API key)") from exc
     chat = TestChat(definition, snapshot=conversation.snapshot)
@@ -140,77 +130,3 @@ def check_digits(value: Any, key: str = "digits") -> str:
     if not isinstance(value, str) or not _DIGITS.match(value):
         raise invalid({key: "1 to 20 keys: 0-9, * or #"})
     return value
-
-
-def api_turn(body: dict[str, Any]) -> tuple[str | None, Turn | None]:
-    """(snapshot token, turn) from an API body; a 422 names the offending field."""
-    unknown = [key for key in body if key not in ("snapshot", "text", "digits", "silence")]
-    if unknown:
-        raise invalid({key: f"unknown field {key!r}" for key in unknown})
-    token = body.get("snapshot")
-    if token is not None and (not isinstance(token, str) or not token):
-        raise invalid({"snapshot": "must be the snapshot string of the previous reply"})
-    given = [key for key in ("text", "digits", "silence") if key in body]
-    if len(given) > 1:
-        raise invalid({key: "send one of text, digits or silence" for key in given})
-    turn: Turn | None = None
-    if given == ["text"]:
-        turn = ("text", check_text(body["text"]))
-    elif given == ["digits"]:
-        turn = ("digits", check_digits(body["digits"]))
-    elif given == ["silence"]:
-        if body["silence"] is not True:
-            raise invalid({"silence": "must be true"})
-        turn = ("silence", "")
-    elif token is not None:
-        raise invalid({"text": "send text, digits or silence to continue the chat"})
-    return token, turn
-
-
-# --- the page -----------------------------------------------------------------------------------
-
-def chat_context(request: Request, workflow: Workflow, conversation: Conversation | None = None, *,
-                 error: str = "", focus: bool = False) -> dict[str, Any]:
-    conversation = conversation or Conversation()
-    token = ""
-    if conversation.snapshot is not None:
-        try:
-            token = seal(request, workflow, conversation)
-        except ApiError as exc:  # too long: show it, and the next action starts over
-            error = exc.message
-    return {"token": token, "log": conversation.log, "ended": conversation.ended, "error": error, "focus": focus}
-
-
-def _form_turn(values: dict[str, str], started: bool) -> Turn | None:
-    """The turn the chat form asks for. Raises a 422 ApiError for an empty or bad input."""
-    action = values.get("action", "send")
-    if "press" in values:
-        return "digits", check_digits(values["press"], "text")
-    if action == "silence":
-        return "silence", ""
-    if action == "restart" or (not started and not values.get("text", "").strip()):
-        return None  # Start / Start over, or Send on a chat that has not started: the greeting alone
-    return "text", check_text(values.get("text"))
-
-
-@page
-async def chat_turn(request: Request) -> Response:
-    from web.views_workflows import load_workflow, workflow_context  # the page owns the chat card
-
-    workflow = await load_workflow(request)
-    values = await form_values(request)
-    conversation, error, status = Conversation(), "", 200
-    try:
-        if values.get("state") and values.get("action") != "restart":
-            conversation = unseal(request, workflow, values["state"])
-        turn = _form_turn(values, started=conversation.snapshot is not None)
-        conversation, _ = await converse(request, workflow, conversation, turn)
-    except ChatStateError as exc:
-        conversation, error, status = Conversation(), str(exc), 409
-    except ApiError as exc:
-        error, status = "; ".join(exc.fields.values()) or exc.message, exc.status
-    chat = chat_context(request, workflow, conversation, error=error, focus=True)
-    if is_htmx(request):
-        return render(request, "workflows/_chat.html", {"workflow": workflow, "chat": chat}, status_code=status)
-    context = await workflow_context(request, workflow)
-    return render(request, "workflows/edit.html", context | {"chat": chat}, status_code=status)

@@ -1,0 +1,71 @@
+"""What the server opens when it starts and closes when it stops, in this order: the one-server
+lock on the database, the database (runs a previous process left open are closed), the setup
+gate (`web.setup_token`), the voice agent and the ARI links (`web.telephony`), the background
+chores (`web.housekeeping`). Everything handlers need is published as one `AppState`."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+
+from ari.calls import AgentRunner, CallTiming
+from ari.service import AriService, AriSettings
+from data.backup import ServerLock
+from data.store import Store
+from media.registry import MediaRegistry
+from web.housekeeping import Housekeeping
+from web.settings import Settings
+from web.setup_token import open_gate
+from web.state import AppState
+from web.telephony import AriTelephony, NullTelephony, Telephony
+
+log = logging.getLogger("switchboard")
+
+AgentClose = Callable[[], Awaitable[None]]
+AgentLoader = Callable[[Store], Awaitable[tuple[AgentRunner, AgentClose | None]]]
+"""Loads the voice agent once the database is open; None runs an admin without ARI links."""
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+
+
+def server_lifespan(settings: Settings, load_agent: AgentLoader | None, ari_settings: AriSettings | None) -> Lifespan:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # One server per database: two would fight over the Stasis apps, and `restore` checks it.
+        lock = ServerLock.acquire(settings.db_path, port=settings.port)
+        try:
+            async with _running(app, settings, load_agent, ari_settings):
+                yield
+        finally:
+            lock.release()
+
+    return lifespan
+
+
+@contextlib.asynccontextmanager
+async def _running(app: Starlette, settings: Settings, load_agent: AgentLoader | None,
+                   ari_settings: AriSettings | None) -> AsyncIterator[None]:
+    store = await Store.open(settings.db_path, settings.secret_key)
+    closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
+    if closed:
+        log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
+    gate = await open_gate(store, settings, app.url_path_for("setup"))
+    registry = MediaRegistry()
+    telephony: Telephony = NullTelephony()
+    agent_close: AgentClose | None = None
+    if load_agent is not None:
+        agent, agent_close = await load_agent(store)
+        timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
+        telephony = AriTelephony(AriService(store, registry, agent, timing))
+    AppState(settings, store, telephony, registry, gate).attach(app)
+    await telephony.start()
+    housekeeping = Housekeeping.start(store, settings)
+    try:
+        yield
+    finally:
+        await housekeeping.stop()
+        await telephony.stop()
+        if agent_close is not None:
+            await agent_close()
+        await store.close()
