@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.chat import ChatReply, TestChat
-from agent.definition import map_secrets
+from agent.definition import DefinitionInvalid, map_secrets
 from data.models import Workflow
-from web.auth import org_id, page
+from web.auth import page
 from web.errors import ApiError, invalid
 from web.requests import form_values
 from web.templating import is_htmx, render
@@ -98,7 +98,10 @@ async def converse(request: Request, workflow: Workflow, conversation: Conversat
         definition = map_secrets(workflow.definition, request.app.state.store.box.decrypt)
     except ValueError as exc:
         raise ApiError(409, "secret-undecryptable", f"{exc} (the workflow's API key)") from exc
-    chat = TestChat(definition, snapshot=conversation.snapshot)
+    try:
+        chat = TestChat(definition, snapshot=conversation.snapshot)
+    except DefinitionInvalid as exc:  # stored before a stricter check: the editor shows what to fix
+        raise ApiError(409, exc.error_id, f"this workflow's definition is not valid: {exc.errors}") from exc
     log = list(conversation.log)
     replies: list[ChatReply] = []
     try:

@@ -84,11 +84,11 @@ async def _save(request: Request, workflow: Workflow | None) -> Response:
     store = request.app.state.store
     if clean is not None:
         name, definition = clean
-        definition = seal_secrets(definition, workflow.definition if workflow else None, store.box.encrypt)
+        sealed = seal_secrets(definition, workflow.definition if workflow else None, store.box.encrypt)
         if workflow is None:
-            saved = await store.workflows.create(org_id(request), name, definition)
+            saved = await store.workflows.create(org_id(request), name, sealed)
         else:
-            saved = await store.workflows.update(org_id(request), workflow.id, name, definition)
+            saved = await store.workflows.update(org_id(request), workflow.id, name, sealed)
             if saved is None:
                 raise ApiError(404, "not-found", "this workflow does not exist")
             if is_htmx(request):
