@@ -101,7 +101,7 @@ async def converse(request: Request, workflow: Workflow, conversation: Conversat
     try:
         chat = TestChat(definition, snapshot=conversation.snapshot)
     except DefinitionInvalid as exc:  # stored before a stricter check: the editor shows what to fix
-        raise ApiError(409, exc.error_id, f"this workflow's definition is not valid: {exc.errors}") from exc
+        raise ApiError(409, exc.error_id, f"this workflow's definition is not valid: {exc.args[0]}") from exc
     log = list(conversation.log)
     replies: list[ChatReply] = []
     try:
