@@ -1,6 +1,6 @@
 """Test chat: the workflow's dialog engine on typed text, no phone and no audio.
 
-    chat = TestChat(definition, context)          # a validated definition (secrets decrypted)
+    chat = TestChat(definition, context)          # stored JSON (secrets decrypted) or a WorkflowDefinition
     first = await chat.start()                    # ChatReply: the greeting
     reply = await chat.send("I want to buy")      # as if the caller said it
     reply = await chat.press("1")                 # DTMF keys
@@ -13,12 +13,13 @@ a dialog failure (an unreachable LLM) gives the apology and ends it.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from agent.definition import WorkflowDefinition, as_definition
 from agent.dialog import Dialog, HangUp, Heard, Pressed, Say, Silent, Step, Transfer, build_dialog
 from agent.errors import AgentError
 from agent.text import render
@@ -44,11 +45,13 @@ class ChatReply:
 class TestChat:
     __test__ = False  # not a pytest class
 
-    def __init__(self, definition: dict[str, Any], context: dict[str, Any] | None = None, *,
+    def __init__(self, definition: WorkflowDefinition | Mapping[str, Any], context: dict[str, Any] | None = None, *,
                  http: httpx.AsyncClient | None = None, snapshot: dict[str, Any] | None = None) -> None:
+        """Raises `DefinitionInvalid` for stored JSON that is not a valid definition."""
+        definition = as_definition(definition)
         self.context = {"caller_number": "test", "called_number": "test", "direction": "inbound",
                         "call_id": "test-chat", "provider": "chat"} | (context or {})
-        self.farewell = render(definition.get("farewell") or "", self.context)
+        self.farewell = render(definition.farewell, self.context)
         state = dict(snapshot or {})
         self.ended: bool = bool(state.get("ended", False))
         self._reprompted: bool = bool(state.get("reprompted", False))

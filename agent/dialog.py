@@ -12,6 +12,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from agent.definition import WorkflowDefinition
+from agent.errors import DefinitionInvalid
+
 
 @dataclass(frozen=True)
 class Say:
@@ -65,15 +68,20 @@ class Dialog(Protocol):
     def respond(self, turn: Turn) -> AsyncIterator[Step]: ...
     def heard(self, text: str, *, interrupted: bool) -> None:
         """What the caller heard of the last reply (all of it unless interrupted)."""
+    def transfer_failed(self, extension: str, reason: str) -> None:
+        """The last `Transfer` was not completed (an attended transfer nobody answered); the
+        caller is still on the line and the conversation goes on."""
     def snapshot(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
 
 
-def build_dialog(definition: dict[str, Any], context: dict[str, Any], *, http: httpx.AsyncClient | None = None,
+def build_dialog(definition: WorkflowDefinition, context: dict[str, Any], *, http: httpx.AsyncClient | None = None,
                  snapshot: dict[str, Any] | None = None) -> Dialog:
-    """The engine a validated definition asks for. `http` is used (not closed) by the LLM engine."""
-    if definition.get("engine") == "llm":
+    """The engine the definition asks for. `http` is used (not closed) by the LLM engine."""
+    if definition.engine == "llm":
+        if definition.llm is None:
+            raise DefinitionInvalid({"definition.llm": "the llm engine needs an llm section with at least a model"})
         from agent.llm import LlmDialog
-        return LlmDialog(definition, context, http=http, snapshot=snapshot)
+        return LlmDialog(definition.llm, definition.greeting, context, http=http, snapshot=snapshot)
     from agent.script import ScriptDialog
-    return ScriptDialog(definition, context, snapshot=snapshot)
+    return ScriptDialog(definition.script, definition.greeting, context, snapshot=snapshot)

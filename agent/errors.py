@@ -1,6 +1,7 @@
 """Errors of the agent package. Each carries a stable `error_id` that logs, run events and the UI show.
 
     AgentError
+    ├── DefinitionInvalid      definition-invalid: a workflow definition with field errors (`errors`)
     ├── DialogError            the dialog engine could not produce a reply
     │   ├── LlmUnreachable     llm-unreachable: connection refused, DNS, TLS
     │   ├── LlmTimeout         llm-timeout: no answer (or no next token) in time
@@ -20,6 +21,15 @@ class AgentError(Exception):
 
     def __str__(self) -> str:
         return f"{self.error_id}: {self.args[0] if self.args else ''}"
+
+
+class DefinitionInvalid(AgentError):
+    error_id = "definition-invalid"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = errors
+        """{"definition.<path>": message}"""
 
 
 class DialogError(AgentError):

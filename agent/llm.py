@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from agent.definition import DEFAULT_APOLOGY
+from agent.definition import DEFAULT_APOLOGY, DEFAULT_LLM_REPROMPT, LlmSection
 from agent.dialog import HangUp, Heard, Pressed, Say, Silent, Step, Transfer, Turn
 from agent.errors import LlmBadResponse, LlmTimeout, LlmUnreachable
 from agent.text import SentenceBuffer, render
@@ -71,12 +71,12 @@ class _Completion:
 class LlmDialog:
     dtmf_gap_s = 1.5
 
-    def __init__(self, definition: dict[str, Any], context: dict[str, Any], *,
+    def __init__(self, config: LlmSection, greeting: str, context: dict[str, Any], *,
                  http: httpx.AsyncClient | None = None, snapshot: dict[str, Any] | None = None) -> None:
-        self.config: dict[str, Any] = definition["llm"]
+        self.config = config
         self.context = context
-        self.greeting_text = render(definition.get("greeting", ""), context)
-        self.apology = render(self.config.get("apology") or DEFAULT_APOLOGY, context)
+        self.greeting_text = render(greeting, context)
+        self.apology = render(config.apology or DEFAULT_APOLOGY, context)
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(trust_env=False)
         self.messages: list[dict[str, Any]] = list(snapshot["messages"]) if snapshot and snapshot.get("messages") \
@@ -87,7 +87,7 @@ class LlmDialog:
         facts = ", ".join(f"{k}={self.context[k]}" for k in
                           ("caller_number", "called_number", "direction", "call_id", "provider")
                           if self.context.get(k) not in (None, ""))
-        instructions = render(self.config.get("instructions") or "", self.context)
+        instructions = render(self.config.instructions or "", self.context)
         return f"{instructions}\n\n{PHONE_GUIDANCE}" + (f"\nThis call: {facts}." if facts else "")
 
     # --- Dialog ----------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ class LlmDialog:
             if turn.final:
                 yield HangUp("no input from the caller")
                 return
-            reprompt = render(self.config.get("reprompt") or "Are you still there?", self.context)
+            reprompt = render(self.config.reprompt or DEFAULT_LLM_REPROMPT, self.context)
             yield Say(reprompt)
             return
         if isinstance(turn, Heard):
@@ -162,7 +162,7 @@ class LlmDialog:
     def _tools(self, completion: _Completion) -> tuple[Step | None, list[dict[str, Any]]]:
         """The ending action asked for, or tool-result messages explaining why not."""
         refusals: list[dict[str, Any]] = []
-        allowed = self.config.get("allowed_extensions") or []
+        allowed = self.config.allowed_extensions
         for call in completion.tool_calls.values():
             try:
                 args = json.loads(call.arguments or "{}")
@@ -186,15 +186,15 @@ class LlmDialog:
 
     async def _stream(self, completion: _Completion) -> AsyncIterator[str]:
         """Yield text deltas; collect tool calls into `completion`. Maps failures to DialogErrors."""
-        timeout_s = float(self.config.get("timeout_s") or 10)
-        body: dict[str, Any] = {"model": self.config["model"], "messages": self.messages, "stream": True,
-                                "tools": TOOLS, "max_tokens": self.config.get("max_tokens") or 300}
-        if self.config.get("temperature") is not None:
-            body["temperature"] = self.config["temperature"]
+        timeout_s = float(self.config.timeout_s or 10)
+        body: dict[str, Any] = {"model": self.config.model, "messages": self.messages, "stream": True,
+                                "tools": TOOLS, "max_tokens": self.config.max_tokens or 300}
+        if self.config.temperature is not None:
+            body["temperature"] = self.config.temperature
         headers = {"Accept": "text/event-stream"}
-        if self.config.get("api_key"):
-            headers["Authorization"] = f"Bearer {self.config['api_key']}"
-        url = f"{self.config['base_url'].rstrip('/')}/chat/completions"
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        url = f"{(self.config.base_url or '').rstrip('/')}/chat/completions"
         timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
         try:
             async with asyncio.timeout(TOTAL_REPLY_S):

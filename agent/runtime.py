@@ -19,14 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from agent.definition import EMBEDDED_VOICES, validate_definition
+from agent.definition import EMBEDDED_VOICES, WorkflowDefinition, as_definition
 from agent.dialog import build_dialog
-from agent.errors import SpeechError
+from agent.errors import DefinitionInvalid, SpeechError
 from agent.stt import HttpStt, SpeechToText, WhisperStt
 from agent.tts import HibariTts, HttpTts, PiperTts, TextToSpeech
 from agent.vad import Endpointer, PreGate, VadPool
@@ -67,15 +68,16 @@ class AgentRuntime:
         runtime.vads.release(runtime.vads.acquire())
         return runtime
 
-    async def run(self, call: CallPort, definition: dict[str, Any], context: dict[str, Any],
-                  on_event: EventSink) -> AgentResult:
-        """Talk to the caller until hang-up, transfer or the call closes."""
-        clean, errors = validate_definition(definition)
-        if clean is None:
-            message = "; ".join(f"{k}: {v}" for k, v in errors.items())
-            await _safe_emit(on_event, "error", f"definition-invalid: {message}", "definition-invalid")
+    async def run(self, call: CallPort, definition: Mapping[str, Any] | WorkflowDefinition,
+                  context: dict[str, Any], on_event: EventSink) -> AgentResult:
+        """Talk to the caller until hang-up, transfer or the call closes. `definition`: the stored
+        JSON (secrets decrypted), parsed here once."""
+        try:
+            clean = as_definition(definition)
+        except DefinitionInvalid as exc:
+            await _safe_emit(on_event, "error", str(exc), exc.error_id)
             await call.hangup("invalid workflow definition")
-            return AgentResult("failed", f"invalid workflow definition: {message}")
+            return AgentResult("failed", f"invalid workflow definition: {exc.args[0]}")
         async with httpx.AsyncClient(trust_env=False) as http:
             try:
                 stt, tts = self._speech(clean, http)
@@ -85,7 +87,7 @@ class AgentRuntime:
                 return AgentResult("failed", str(exc))
             model = await asyncio.get_running_loop().run_in_executor(self.tts_pool, self.vads.acquire)
             try:
-                endpointer = Endpointer(model, end_of_speech_ms=clean["end_of_speech_ms"], pregate=PreGate())
+                endpointer = Endpointer(model, end_of_speech_ms=clean.end_of_speech_ms, pregate=PreGate())
                 session = VoiceSession(call=call, definition=clean, context=context, on_event=on_event,
                                        dialog=build_dialog(clean, context, http=http), stt=stt, tts=tts,
                                        endpointer=endpointer)
@@ -93,18 +95,19 @@ class AgentRuntime:
             finally:
                 self.vads.release(model)
 
-    def _speech(self, definition: dict[str, Any], http: httpx.AsyncClient) -> tuple[SpeechToText, TextToSpeech]:
-        stt_conf, tts_conf = definition.get("stt") or {}, definition.get("tts") or {}
+    def _speech(self, definition: WorkflowDefinition,
+                http: httpx.AsyncClient) -> tuple[SpeechToText, TextToSpeech]:
+        stt_conf, tts_conf = definition.stt, definition.tts
         stt: SpeechToText | None = self.stt
-        if stt_conf.get("provider") == "openai":
-            stt = HttpStt(http, base_url=stt_conf["base_url"], model=stt_conf["model"], api_key=stt_conf["api_key"])
+        if stt_conf is not None and stt_conf.provider == "openai":
+            stt = HttpStt(http, base_url=stt_conf.base_url or "", model=stt_conf.model or "whisper-1",
+                          api_key=stt_conf.api_key or "")
         tts: TextToSpeech | None = self.tts
-        if tts_conf.get("provider") == "openai":
-            voice = tts_conf.get("voice") or (definition["voice"] if definition["voice"] not in EMBEDDED_VOICES
-                                              else "alloy")
-            tts = HttpTts(http, base_url=tts_conf["base_url"], model=tts_conf["model"], voice=voice,
-                          api_key=tts_conf["api_key"])
-        elif tts_conf.get("provider") == "piper":
+        if tts_conf is not None and tts_conf.provider == "openai":
+            voice = tts_conf.voice or (definition.voice if definition.voice not in EMBEDDED_VOICES else "alloy")
+            tts = HttpTts(http, base_url=tts_conf.base_url or "", model=tts_conf.model or "tts-1", voice=voice,
+                          api_key=tts_conf.api_key or "")
+        elif tts_conf is not None and tts_conf.provider == "piper":
             if self._piper is None:
                 self._piper = PiperTts(self.tts_pool)
             tts = self._piper

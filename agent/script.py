@@ -11,36 +11,34 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agent.definition import DEFAULT_APOLOGY, DEFAULT_FALLBACK, DEFAULT_REPEAT_PHRASES
+from agent.definition import DEFAULT_APOLOGY, DEFAULT_FALLBACK, Intent, ScriptSection, State
 from agent.dialog import HangUp, Heard, Pressed, Say, Silent, Step, Transfer, Turn
 from agent.text import contains_phrase, render, words
 
-_EMPTY_SCRIPT: dict[str, Any] = {
-    "start": "main", "states": {"main": {"say": "", "intents": []}}, "fallback": DEFAULT_FALLBACK,
-    "repeat_phrases": DEFAULT_REPEAT_PHRASES,
-}
+_EMPTY_SCRIPT = ScriptSection(start="main", states=(State("main"),))
 
 
 class ScriptDialog:
     dtmf_gap_s = 0.0
 
-    def __init__(self, definition: dict[str, Any], context: dict[str, Any],
+    def __init__(self, script: ScriptSection | None, greeting: str, context: dict[str, Any],
                  *, snapshot: dict[str, Any] | None = None) -> None:
-        self.script: dict[str, Any] = definition.get("script") or _EMPTY_SCRIPT
-        self.greeting_text = definition.get("greeting", "")
+        self.script = script or _EMPTY_SCRIPT
+        self.greeting_text = greeting
         self.context = context
         self.apology = DEFAULT_APOLOGY
-        self.state: str = self.script["start"]
+        self.state: str = self.script.start
         self.last_said = ""
-        self._repeat = [words(p) for p in self.script.get("repeat_phrases", DEFAULT_REPEAT_PHRASES)]
+        self._repeat = [words(p) for p in self.script.repeat_phrases]
         if snapshot:
-            self.state = snapshot.get("state", self.state) if snapshot.get("state") in self.script["states"] \
-                else self.state
+            saved = snapshot.get("state")
+            if isinstance(saved, str) and self.script.state(saved) is not None:
+                self.state = saved
             self.last_said = str(snapshot.get("last_said", ""))
 
     # --- Dialog ----------------------------------------------------------------------------------
     async def greeting(self) -> AsyncIterator[Step]:
-        text = " ".join(t for t in (self.greeting_text, self._current().get("say") or "") if t.strip())
+        text = " ".join(t for t in (self.greeting_text, self._current().say or "") if t.strip())
         for step in self._said([Say(text)] if text.strip() else []):
             yield step
 
@@ -50,6 +48,9 @@ class ScriptDialog:
 
     def heard(self, text: str, *, interrupted: bool) -> None:
         pass  # a repeat says the whole reply again, whatever was heard
+
+    def transfer_failed(self, extension: str, reason: str) -> None:
+        pass  # the script stays in its state; the session tells the caller
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": self.state, "last_said": self.last_said}
@@ -63,23 +64,22 @@ class ScriptDialog:
             if turn.final:
                 return [HangUp("no input from the caller")]
             state = self._current()
-            reprompt = state.get("reprompt") or "Sorry, I didn't hear anything."
-            again = "" if state.get("reprompt") else (state.get("say") or self.greeting_text)
+            reprompt = state.reprompt or "Sorry, I didn't hear anything."
+            again = "" if state.reprompt else (state.say or self.greeting_text)
             return [Say(f"{reprompt} {again}".strip())]
         intent = self.match(turn)
         if intent is not None:
             return self._act(intent)
         if isinstance(turn, Heard) and self._is_repeat(words(turn.text)) and self.last_said:
             return [Say(self.last_said)]
-        state = self._current()
-        return [Say(state.get("fallback") or self.script.get("fallback") or DEFAULT_FALLBACK)]
+        return [Say(self._current().fallback or self.script.fallback or DEFAULT_FALLBACK)]
 
-    def match(self, turn: Turn) -> dict[str, Any] | None:
-        intents: list[dict[str, Any]] = self._current().get("intents", [])
+    def match(self, turn: Turn) -> Intent | None:
+        intents = self._current().intents
         if isinstance(turn, Pressed):
             for digit in turn.digits:
                 for intent in intents:
-                    if digit in intent.get("dtmf", []):
+                    if digit in intent.dtmf:
                         return intent
             return None
         if not isinstance(turn, Heard):
@@ -87,23 +87,21 @@ class ScriptDialog:
         said = words(turn.text)
         joined = " ".join(said)[:500]  # a transcript; bounds the regex work
         for intent in intents:
-            if any(contains_phrase(said, words(k)) for k in intent.get("keywords", [])):
+            if any(contains_phrase(said, words(k)) for k in intent.keywords):
                 return intent
-            regex = intent.get("regex")
-            if regex and re.search(regex, joined, re.IGNORECASE):
+            if intent.regex and re.search(intent.regex, joined, re.IGNORECASE):
                 return intent
         return None
 
-    def _act(self, intent: dict[str, Any]) -> list[Step]:
-        steps: list[Step] = [Say(intent["say"])] if (intent.get("say") or "").strip() else []
-        action = intent.get("action")
-        if action == "transfer":
-            steps.append(Transfer(intent["extension"], intent.get("name")))
-        elif action == "hang_up":
-            steps.append(HangUp(f"intent {intent.get('name')}"))
-        elif action == "goto":
-            self.state = intent["goto"]
-            entry = self._current().get("say") or ""
+    def _act(self, intent: Intent) -> list[Step]:
+        steps: list[Step] = [Say(intent.say)] if intent.say and intent.say.strip() else []
+        if intent.action == "transfer" and intent.extension:
+            steps.append(Transfer(intent.extension, intent.name))
+        elif intent.action == "hang_up":
+            steps.append(HangUp(f"intent {intent.name}"))
+        elif intent.action == "goto" and intent.goto:
+            self.state = intent.goto
+            entry = self._current().say or ""
             if entry.strip():
                 steps.append(Say(entry))
         return steps
@@ -111,8 +109,10 @@ class ScriptDialog:
     def _is_repeat(self, said: list[str]) -> bool:
         return len(said) <= 6 and any(contains_phrase(said, phrase) for phrase in self._repeat)
 
-    def _current(self) -> dict[str, Any]:
-        state: dict[str, Any] = self.script["states"][self.state]
+    def _current(self) -> State:
+        state = self.script.state(self.state)
+        if state is None:  # a parsed script's start and gotos name its states
+            raise LookupError(f"the script has no state {self.state!r}")
         return state
 
     def _said(self, steps: list[Step]) -> list[Step]:

@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from agent.audio import ulaw_to_float  # noqa: E402
 from agent.definition import validate_definition  # noqa: E402
-from agent.loopback import LoopbackCall  # noqa: E402
 from agent.runtime import AgentRuntime  # noqa: E402
+from tests.support.loopback import LoopbackCall  # noqa: E402
 
 CALLERS = Path(os.environ.get("SWITCHBOARD_SHARED") or REPO.parent / "shared") / "audio" / "callers"
 P90_LIMIT_S = 1.0

@@ -12,9 +12,9 @@ import pytest
 
 from agent.audio import wav_bytes
 from agent.definition import validate_definition
-from agent.loopback import LoopbackCall
 from agent.runtime import AgentResult, AgentRuntime
 from agent.samples import front_desk
+from tests.support.loopback import LoopbackCall
 from tests.test_agent_voice import CONTEXT, Recorder, phrase
 
 

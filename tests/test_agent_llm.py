@@ -14,8 +14,8 @@ import pytest
 
 from agent.chat import TestChat
 from agent.definition import validate_definition
-from agent.loopback import LoopbackCall
 from agent.runtime import AgentResult, AgentRuntime
+from tests.support.loopback import LoopbackCall
 from tests.test_agent_voice import CONTEXT, Recorder, onset_s, phrase
 
 Chunk = tuple[float, Any]  # (seconds to wait first, delta dict | "hang")

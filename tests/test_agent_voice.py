@@ -14,10 +14,10 @@ import pytest
 
 from agent.audio import ulaw_to_float
 from agent.definition import validate_definition
-from agent.loopback import LoopbackCall
 from agent.runtime import AgentResult, AgentRuntime
 from agent.samples import front_desk
 from agent.text import words
+from tests.support.loopback import LoopbackCall
 
 REPO = Path(__file__).resolve().parents[1]
 CALLERS = Path(os.environ.get("SWITCHBOARD_SHARED") or REPO.parent / "shared") / "audio" / "callers"

@@ -360,6 +360,13 @@ async def test_chat_api_on_the_front_desk(tenant: Tenant) -> None:
     assert again["replies"][0]["actions"] == [{"action": "transfer", "extension": "7001"}]
 
 
+async def test_chat_on_a_stored_definition_that_no_longer_parses_is_a_409(tenant: Tenant, store: Store) -> None:
+    """A row written before a stricter check (or by hand): the chat says so, never a 500."""
+    stale = await store.workflows.create(tenant.org_id, "Stale", {"engine": "llm", "greeting": "Hi"})
+    error = assert_error(await tenant.api.post(f"{WORKFLOWS}/{stale.id}/chat", json={}), 409, "definition-invalid")
+    assert "definition.llm" in error["message"]
+
+
 @pytest.mark.parametrize("body, field", [
     ({"text": ""}, "text"), ({"text": 5}, "text"), ({"text": "x" * 2001}, "text"), ({"digits": "12a"}, "digits"),
     ({"digits": ""}, "digits"), ({"silence": "yes"}, "silence"), ({"text": "hi", "digits": "1"}, "digits"),

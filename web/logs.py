@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 FORMATS = ("text", "json")
 _PAIR = re.compile(r"(?<![\w.-])([a-z_]{2,20})=(\"[^\"]*\"|[^\s,;:]+)")
@@ -25,7 +25,7 @@ _RESERVED = {"ts", "level", "logger", "msg", "exc"}
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, timezone.utc)
+    moment = datetime.fromtimestamp(record.created, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(record.msecs):03d}Z"
 
 

@@ -1,14 +1,15 @@
-"""Turning workflow form fields, API JSON or an imported file into a validated (name, definition),
-and the one rule for secrets at rest.
+"""Turning workflow form fields, API JSON or an imported file into a validated (name,
+`WorkflowDefinition`), and the one rule for secrets at rest.
 
 The form edits the common fields one by one (`FORM_FIELDS`, `LLM_FIELDS`) and the rest of the
 definition as raw JSON (`definition`); a key given both ways is refused rather than silently
 dropped. Errors are keyed like the API's (`definition.<path>`); `form_errors` moves those of a
 field that is on the form to that field's name, so they show inline beside it.
 
-Secrets (`SECRET_PATHS`): the stored definition always holds ciphertext. Whatever is submitted
-(form, API, import) is validated in plain text, then `seal_secrets` encrypts the new values and
-puts the stored ciphertext back where the submission sent `SECRET_MASK` ("keep"). Pages, API
+Secrets (`SECRET_PATHS`): the stored definition (its JSON, `to_json()`) always holds ciphertext.
+Whatever is submitted (form, API, import) is validated in plain text, then `seal_secrets` gives
+the JSON to store: new values encrypted, the stored ciphertext put back where the submission sent
+`SECRET_MASK` ("keep"). Pages, API
 responses and exports show `redact_secrets(definition)`; the call path and the test chat use
 `map_secrets(definition, box.decrypt)`.
 """
@@ -19,11 +20,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.definition import SECRET_MASK, map_secrets, restore_secrets, validate_definition
+from agent.definition import SECRET_MASK, WorkflowDefinition, map_secrets, read_definition, restore_secrets
 from web.forms import CONTROL_CHARS
 from web.requests import parse_json
 
 Errors = dict[str, str]
+Clean = tuple[str, WorkflowDefinition]
+"""A validated workflow: its name and definition."""
 
 TEXT_FIELDS = ("greeting", "farewell", "language", "voice")
 NUMBER_FIELDS = ("end_of_speech_ms", "no_input_reprompt_s", "no_input_hangup_s", "max_duration_s")
@@ -46,7 +49,7 @@ def validate_name(raw: Any) -> tuple[str | None, Errors]:
     return name, {}
 
 
-def from_api(data: Mapping[str, Any], current: dict[str, Any] | None = None) -> tuple[Any, Errors]:
+def from_api(data: Mapping[str, Any], current: dict[str, Any] | None = None) -> tuple[Clean | None, Errors]:
     """`current` (a redacted stored definition) is used when `data` has no definition (PATCH)."""
     name, errors = validate_name(data.get("name"))
     raw = data.get("definition", current if current is not None else {})
@@ -54,12 +57,14 @@ def from_api(data: Mapping[str, Any], current: dict[str, Any] | None = None) -> 
         return None, {**errors, "definition": "the definition must be a JSON object"}
     if "greeting" in data:
         raw = {**raw, "greeting": data["greeting"]}
-    definition, def_errors = validate_definition(raw)
+    definition, def_errors = read_definition(raw)
     errors.update(def_errors)
-    return (None, errors) if errors else ((name, definition), {})
+    if errors or name is None or definition is None:
+        return None, errors
+    return (name, definition), {}
 
 
-def from_import(data: Any, name: str | None = None) -> tuple[Any, Errors]:
+def from_import(data: Any, name: str | None = None) -> tuple[Clean | None, Errors]:
     """An exported file (`export_document`) or any {"name", "definition"} object. Redacted secrets
     arrive as the mask; with nothing stored to restore they become empty."""
     if not isinstance(data, dict):
@@ -74,17 +79,17 @@ def export_document(name: str, definition: dict[str, Any]) -> dict[str, Any]:
     return {"switchboard": "workflow", "format": 1, "name": name, "definition": definition}
 
 
-def seal_secrets(definition: dict[str, Any], stored: dict[str, Any] | None,
+def seal_secrets(definition: WorkflowDefinition, stored: dict[str, Any] | None,
                  encrypt: Callable[[str], str]) -> dict[str, Any]:
-    """The definition to store: new secret values encrypted; a submitted mask takes the stored
+    """The JSON to store: new secret values encrypted; a submitted mask takes the stored
     ciphertext back (or empty when nothing is stored). Never encrypts a value twice."""
-    fresh = map_secrets(definition, lambda value: value if value == SECRET_MASK else encrypt(value))
+    fresh = map_secrets(definition.to_json(), lambda value: value if value == SECRET_MASK else encrypt(value))
     return restore_secrets(fresh, stored)
 
 
 # --- the HTML form ----------------------------------------------------------------------------
 
-def from_form(values: Mapping[str, str]) -> tuple[Any, Errors]:
+def from_form(values: Mapping[str, str]) -> tuple[Clean | None, Errors]:
     """The form: a name, the common fields, and the raw JSON of the rest of the definition.
     A field missing from the submission leaves that key to the JSON (or its default)."""
     _, name_errors = validate_name(values.get("name"))

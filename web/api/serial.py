@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.definition import redact_secrets
 from data.models import PhoneNumber, RunEvent, TelephonyConfig, Workflow, WorkflowRun
 
 
@@ -23,7 +24,7 @@ def number_json(n: PhoneNumber) -> dict[str, Any]:
 
 
 def workflow_json(w: Workflow) -> dict[str, Any]:
-    return {"id": w.id, "name": w.name, "greeting": w.greeting, "definition": w.definition,
+    return {"id": w.id, "name": w.name, "greeting": w.greeting, "definition": redact_secrets(w.definition),
             "created_at": w.created_at, "updated_at": w.updated_at}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.chat import ChatReply, TestChat
-from agent.definition import map_secrets
+from agent.definition import DefinitionInvalid, map_secrets
 from data.models import Workflow
 from data.secretbox import SecretBox
 from web.errors import ApiError, invalid
@@ -88,7 +88,10 @@ async def converse(box: SecretBox, workflow: Workflow, conversation: Conversatio
         definition = map_secrets(workflow.definition, box.decrypt)
     except ValueError as exc:
         raise ApiError(409, "secret-undecryptable", f"{exc} (the workflow's API key)") from exc
-    chat = TestChat(definition, snapshot=conversation.snapshot)
+    try:
+        chat = TestChat(definition, snapshot=conversation.snapshot)
+    except DefinitionInvalid as exc:  # stored before a stricter check: the editor shows what to fix
+        raise ApiError(409, exc.error_id, f"this workflow's definition is not valid: {exc.args[0]}") from exc
     log = list(conversation.log)
     replies: list[ChatReply] = []
     try:

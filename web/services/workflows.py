@@ -11,20 +11,20 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from agent.definition import SECRET_MASK, SECRET_PATHS, redact_secrets
+from agent.definition import SECRET_MASK, SECRET_PATHS, WorkflowDefinition, redact_secrets
 from data.models import PhoneNumber, Workflow
 from web.errors import ApiError
 from web.state import AppState
 from web.workflow_input import export_document, from_import, seal_secrets
 
 
-async def create_workflow(state: AppState, org: int, name: str, definition: dict[str, Any]) -> Workflow:
+async def create_workflow(state: AppState, org: int, name: str, definition: WorkflowDefinition) -> Workflow:
     store = state.store
     return await store.workflows.create(org, name, seal_secrets(definition, None, store.box.encrypt))
 
 
 async def update_workflow(state: AppState, org: int, current: Workflow, name: str,
-                          definition: dict[str, Any]) -> Workflow | None:
+                          definition: WorkflowDefinition) -> Workflow | None:
     """The saved workflow (masked keys keep `current`'s), or None when it is gone."""
     store = state.store
     return await store.workflows.update(org, current.id, name,

@@ -1,0 +1,69 @@
+"""Who holds the floor of one call: the state listening, turn taking and speaking share, and
+the run events they report.
+
+Listening sets `closed` and the caller's activity; speaking owns the reply under way (`reply`,
+`spoken`, `interruptible`) that barge-in cancels; turn taking reads the quiet clock and notes
+when a caller turn ended (`turn`) so the first audio of the answer can report the latency.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.utterance import Utterance
+
+log = logging.getLogger("switchboard.agent")
+
+EventSink = Callable[[str, str | None, str | None, dict[str, Any]], Awaitable[None]]
+"""on_event(kind, role, text, data): the run's events (see agent.runtime)."""
+
+
+class Events:
+    """Reports run events to the sink; a failing sink is logged and never breaks the call."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    async def __call__(self, kind: str, role: str | None, text: str | None, data: dict[str, Any]) -> None:
+        try:
+            await self.sink(kind, role, text, data)
+        except Exception:  # recording must never break the call
+            log.exception("event sink failed for %s", kind)
+
+
+@dataclass(frozen=True)
+class TurnTiming:
+    """When the caller's last turn ended, how long STT took, when the words were known."""
+    ended_at: float
+    stt_s: float
+    heard_at: float
+
+
+@dataclass
+class Floor:
+    started: float
+    quiet_since: float
+    """Start of the current silence (no caller activity, no agent reply) for the no-input timers."""
+    closed: str | None = None
+    """Why the call closed, once it has."""
+    caller_speaking: bool = False
+    reprompted: bool = False
+    reply: asyncio.Task[Any] | None = None
+    """The agent's reply being produced or played."""
+    interruptible: bool = False
+    spoken: Utterance = field(default_factory=Utterance)
+    """What the current reply has queued so far."""
+    turn: TurnTiming | None = None
+
+    def ended(self) -> bool:
+        return self.closed is not None
+
+    def replying(self) -> bool:
+        return self.reply is not None and not self.reply.done()
+
+    def caller_active(self, now: float) -> None:
+        self.quiet_since = now
+        self.reprompted = False
