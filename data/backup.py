@@ -42,7 +42,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,7 +79,7 @@ def recordings_archive(backup: Path) -> Path:
 
 
 def _stamp(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
 # --- backup ---------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def list_backups(directory: Path) -> list[BackupFile]:
     for path in directory.glob("switchboard-*.db") if directory.is_dir() else []:
         match = SCHEDULED_NAME.match(path.name)
         if match and path.is_file():
-            taken = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            taken = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
             found.append(BackupFile(path, path.stat().st_size, taken, recordings_archive(path).is_file()))
     return sorted(found, key=lambda b: b.taken_at, reverse=True)
 
