@@ -7,6 +7,7 @@
     │   └── LlmBadResponse     llm-http-error / llm-bad-response: non-2xx status or unreadable stream
     ├── SpeechError            stt-failed, stt-unavailable, tts-failed, tts-unavailable
     ├── ToolArgumentsError     tool-bad-arguments: the LLM's arguments do not match the tool's parameters
+    ├── ToolSecretUnreadable   tool-secret-unreadable: a secret header cannot be decrypted (key changed)
     └── OutboundError          tool-request-failed: a request to the user's system (a tool, the pre-call
         │                      lookup, a post-call webhook) got no usable answer (`agent.outbound_http`)
         ├── OutboundBadUrl     tool-bad-url: not http(s), no host, user:password@ in the URL
@@ -56,6 +57,10 @@ class SpeechError(AgentError):
 
 class ToolArgumentsError(AgentError):
     error_id = "tool-bad-arguments"
+
+
+class ToolSecretUnreadable(AgentError):
+    error_id = "tool-secret-unreadable"
 
 
 class OutboundError(AgentError):

@@ -196,8 +196,8 @@ def _parse_url(url: str) -> httpx.URL:
         raise OutboundBadUrl(f"not a valid URL: {exc}") from exc
     if parsed.scheme not in _DEFAULT_PORTS:
         raise OutboundBadUrl(f"only http:// and https:// URLs are called, not {parsed.scheme or 'no scheme'}")
-    if not parsed.host:
-        raise OutboundBadUrl("the URL has no host")
+    if not parsed.host or not 1 <= (parsed.port or 80) <= 65535:
+        raise OutboundBadUrl("the URL needs a host (and a port from 1 to 65535)")
     if parsed.userinfo:
         raise OutboundBadUrl("user:password@ in a URL is not sent; use a header")
     return parsed.copy_with(fragment=None)

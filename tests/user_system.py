@@ -88,6 +88,14 @@ def trickle(chunks: list[bytes], every_s: float, declared: int | None = None) ->
     return handle
 
 
+def delayed(handler: Handler, seconds: float) -> Handler:
+    """Answer with `handler` after `seconds` (a slow system)."""
+    async def handle(request: Received, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(seconds)  # the server's pacing, not a test waiting for an event
+        await handler(request, reader, writer)
+    return handle
+
+
 def sequence(*handlers: Handler) -> Handler:
     """The n-th request gets the n-th handler; the last one answers all further requests."""
     count = [0]
