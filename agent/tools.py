@@ -110,7 +110,7 @@ def prepare_request(tool: ToolDefinition, arguments: Mapping[str, Scalar], varia
     rest = {name: value for name, value in arguments.items() if name not in used}
     headers = {"Accept": "application/json, text/plain;q=0.9, */*;q=0.1"}
     for header in tool.headers:
-        value = _reveal(header, decrypt) if header.secret else render(header.value, values, missing="")
+        value = reveal_secret(header, decrypt) if header.secret else render(header.value, values, missing="")
         headers[header.name] = header_value(value)
     body: bytes | None = None
     if tool.method in _BODY_METHODS:
@@ -126,7 +126,7 @@ def header_value(text: str) -> str:
     return "".join(ch if 32 <= ord(ch) < 127 else quote(ch) for ch in text.translate(_CONTROL))
 
 
-def _reveal(header: Header, decrypt: Callable[[str], str]) -> str:
+def reveal_secret(header: Header, decrypt: Callable[[str], str]) -> str:
     try:
         return decrypt(header.value)
     except ValueError as exc:
