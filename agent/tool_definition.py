@@ -195,7 +195,7 @@ def parse_headers(fields: Fields, raw: object) -> tuple[Header, ...]:
 
 # --- secrets -------------------------------------------------------------------------------------
 
-def map_header_secrets(headers: object, transform: Callable[[str], str]) -> object:
+def map_header_secrets(headers: Any, transform: Callable[[str], str]) -> Any:
     """A copy of a raw `headers` list with `transform` applied to each non-empty secret value."""
     out = copy.deepcopy(headers)
     if isinstance(out, list):
@@ -206,8 +206,8 @@ def map_header_secrets(headers: object, transform: Callable[[str], str]) -> obje
     return out
 
 
-def map_tool_secrets(tools: object, transform: Callable[[str], str]) -> object:
-    """A copy of a raw `tools` list with `transform` (encrypt or decrypt) applied to secret header values."""
+def map_tool_secrets(tools: Any, transform: Callable[[str], str]) -> Any:
+    """A copy of a raw (JSON) `tools` list with `transform` (encrypt or decrypt) applied to secret header values."""
     out = copy.deepcopy(tools)
     if isinstance(out, list):
         for tool in out:
@@ -216,11 +216,11 @@ def map_tool_secrets(tools: object, transform: Callable[[str], str]) -> object:
     return out
 
 
-def redact_tool_secrets(tools: object) -> object:
+def redact_tool_secrets(tools: Any) -> Any:
     return map_tool_secrets(tools, lambda _: SECRET_MASK)
 
 
-def restore_header_secrets(submitted: object, stored: object) -> object:
+def restore_header_secrets(submitted: Any, stored: Any) -> Any:
     """`submitted` headers with each secret still `SECRET_MASK` replaced by the stored one of that name."""
     out = copy.deepcopy(submitted)
     old = {h["name"]: h.get("value") for h in _named(stored)}
@@ -231,7 +231,7 @@ def restore_header_secrets(submitted: object, stored: object) -> object:
     return out
 
 
-def restore_tool_secrets(submitted: object, stored: object) -> object:
+def restore_tool_secrets(submitted: Any, stored: Any) -> Any:
     """`submitted` tools with masked secrets restored from the stored tool of the same name."""
     out = copy.deepcopy(submitted)
     old = {t["name"]: t for t in _named(stored)}

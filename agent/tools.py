@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -192,7 +192,7 @@ def _ms(started: float) -> int:
 
 
 async def with_filler(outcome: Awaitable[ToolOutcome], filler: str, *,
-                      after_s: float = 0.4) -> AsyncIterator[Say | ToolOutcome]:
+                      after_s: float = 0.4) -> AsyncGenerator[Say | ToolOutcome, None]:
     """Run a tool call; if it has not finished after `after_s`, yield `Say(filler)` first (the voice
     session speaks it while the tool goes on), then yield the outcome. Closing the generator
     (barge-in, hang-up) cancels the call."""

@@ -35,8 +35,8 @@ def spell(n: int, hyphen: bool = True, use_and: bool = True) -> str:
         return f"{SMALL[n // 100]} hundred{rest}"
     for size, word in ((10**9, "billion"), (10**6, "million"), (10**3, "thousand")):
         if n >= size:
-            rest = n % size
-            tail = "" if rest == 0 else (" and " if rest < 100 and use_and else " ") + spell(rest, hyphen, use_and)
+            below = n % size
+            tail = "" if below == 0 else (" and " if below < 100 and use_and else " ") + spell(below, hyphen, use_and)
             return f"{spell(n // size, hyphen, use_and)} {word}{tail}"
     raise AssertionError(n)
 

@@ -128,18 +128,18 @@ def test_urls_with_placeholders_in_path_and_query(url: str) -> None:
 
 def test_secret_headers_are_encrypted_masked_and_restored() -> None:
     stored = map_tool_secrets([BOOK], lambda v: "enc:" + v)
-    assert stored[0]["headers"][0]["value"] == "enc:Bearer s3cret"  # type: ignore[index]
-    assert stored[0]["headers"][1]["value"] == "{{caller_number}}"  # type: ignore[index]
+    assert stored[0]["headers"][0]["value"] == "enc:Bearer s3cret"
+    assert stored[0]["headers"][1]["value"] == "{{caller_number}}"
     shown = redact_tool_secrets(stored)
-    assert shown[0]["headers"][0]["value"] == SECRET_MASK == DEFINITION_MASK  # type: ignore[index]
+    assert shown[0]["headers"][0]["value"] == SECRET_MASK == DEFINITION_MASK
     assert "s3cret" not in json.dumps(shown)
     edited = json.loads(json.dumps(shown))
     edited.insert(0, tool(name="other", headers=[{"name": "Authorization", "value": SECRET_MASK, "secret": True}]))
     restored = restore_tool_secrets(edited, stored)
-    assert restored[1]["headers"][0]["value"] == "enc:Bearer s3cret"  # type: ignore[index]  # matched by name
-    assert restored[0]["headers"][0]["value"] == ""  # type: ignore[index]  # a new tool: nothing to keep
+    assert restored[1]["headers"][0]["value"] == "enc:Bearer s3cret"  # matched by name
+    assert restored[0]["headers"][0]["value"] == ""  # a new tool: nothing to keep
     assert map_tool_secrets(restored, lambda v: v.removeprefix("enc:"))[1]["headers"][0]["value"] \
-        == "Bearer s3cret"  # type: ignore[index]
+        == "Bearer s3cret"
 
 
 def params(schema: dict[str, Any]) -> Parameters:
