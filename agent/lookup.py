@@ -113,6 +113,9 @@ async def look_up(lookup: PreCallLookup, call: CallFacts, client: OutboundClient
                           max_response_bytes=MAX_RESPONSE_BYTES))
     except (OutboundError, ToolSecretUnreadable) as exc:
         return _failed(exc.error_id, str(exc.args[0]) if exc.args else "", started, log_context)
+    except Exception:  # the call goes on whatever happens here
+        log.exception("pre-call lookup failed error_id=lookup-error %s", log_context)
+        return _failed("lookup-error", "an unexpected error", started, log_context)
     if not response.ok:
         return _failed("lookup-http-error", f"the lookup answered HTTP {response.status}", started, log_context)
     if not response.body.strip():

@@ -182,6 +182,9 @@ class ToolRunner:
             log.warning("tool call failed tool=%s error_id=%s %s: %s", name, failure.error_id, self.log_context,
                         failure.message)
             return failure
+        except Exception:  # a bug here must not leave the caller in silence: the flow goes on
+            log.exception("tool call failed tool=%s error_id=tool-error %s", name, self.log_context)
+            return ToolFailure(name, "tool-error", "the tool call failed unexpectedly", _ms(started))
         result = summarise(name, response)
         log.info("tool call tool=%s status=%d ms=%d %s", name, result.status, result.elapsed_ms, self.log_context)
         return result

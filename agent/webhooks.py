@@ -22,8 +22,8 @@ Each attempt is signed anew with its own `t`.
 
 Retries (`RetryPolicy`): network errors, timeouts, 408, 429 and 5xx are retried with exponential
 backoff and jitter (10 s, 20 s, 40 s … capped at an hour, each between half and all of that;
-`Retry-After` in seconds is honoured up to the cap), 10 attempts in all. Other 4xx, a refused
-host, a bad URL or a redirect elsewhere are final at once.
+`Retry-After` in seconds is honoured up to the cap), 10 attempts in all. Other 4xx, a redirect
+(none is followed), a refused host or a bad URL are final at once.
 """
 from __future__ import annotations
 
@@ -264,6 +264,8 @@ async def send_webhook(client: OutboundClient, hosts: HostPolicy, *, url: str, s
     except OutboundError as exc:
         return Attempt(False, isinstance(exc, _RETRYABLE_ERRORS), None, exc.error_id,
                        str(exc.args[0]) if exc.args else "", _ms(started))
+    except Exception as exc:  # counted as an attempt, so it cannot be retried for ever
+        return Attempt(False, True, None, "webhook-error", f"unexpected error: {exc!r}"[:300], _ms(started))
     if response.ok:
         return Attempt(True, False, response.status, None, "", _ms(started))
     retryable = response.status in (408, 429) or response.status >= 500

@@ -2,13 +2,20 @@
 addresses, connecting to the checked address, timeouts, size limits, redirects."""
 from __future__ import annotations
 
+import datetime
 import gzip
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from agent.errors import (
     BadResponse,
@@ -247,4 +254,49 @@ async def test_ipv6_loopback_when_the_host_has_it(outbound: OutboundClient) -> N
         listed = HostPolicy.parse(["::1"])[0]
         assert (await outbound.request("GET", system.url("/v6"), hosts=listed)).text() == "six"
     finally:
+        await system.close()
+
+
+def certificate(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for `name`: (server context, client context trusting only it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client
+
+
+async def test_https_to_the_checked_address_keeps_the_name_for_tls(tmp_path: Path) -> None:
+    """The connection goes to the address, yet the certificate is checked against the host name
+    (the TLS server name comes from the URL, not from the address)."""
+    server_tls, client_tls = certificate(tmp_path, "crm.test")
+    system = await UserSystem.start(tls=server_tls)
+    system.route("/secure", text_reply("over tls"))
+    table = {"crm.test": [ipaddress.ip_address("127.0.0.1")], "other.test": [ipaddress.ip_address("127.0.0.1")]}
+
+    async def resolve(host: str, port: int) -> Sequence[IPAddress]:
+        return table[host]
+    client = OutboundClient(resolver=resolve, verify=client_tls)
+    hosts = HostPolicy.parse(["crm.test", "other.test"])[0]
+    try:
+        response = await client.request("GET", f"https://crm.test:{system.port}/secure", hosts=hosts)
+        assert response.text() == "over tls"
+        assert system.received[0].headers["host"] == f"crm.test:{system.port}"
+        with pytest.raises(OutboundUnreachable, match="CERTIFICATE_VERIFY_FAILED|hostname"):
+            await client.request("GET", f"https://other.test:{system.port}/secure", hosts=hosts)
+        assert len(system.received) == 1
+    finally:
+        await client.aclose()
         await system.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ def sequence(*handlers: Handler) -> Handler:
 @dataclass
 class UserSystem:
     host: str = "127.0.0.1"
+    scheme: str = "http"
     port: int = 0
     routes: dict[str, Handler] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -117,9 +119,9 @@ class UserSystem:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1") -> UserSystem:
-        system = cls(host)
-        system._server = await asyncio.start_server(system._handle, host, 0)
+    async def start(cls, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> UserSystem:
+        system = cls(host, scheme="https" if tls else "http")
+        system._server = await asyncio.start_server(system._handle, host, 0, ssl=tls)
         system.port = int(system._server.sockets[0].getsockname()[1])
         return system
 
@@ -136,7 +138,7 @@ class UserSystem:
 
     def url(self, path: str = "/", host: str | None = None) -> str:
         host = host or self.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}{path}"
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{self.port}{path}"
 
     def paths(self) -> list[str]:
         return [r.path for r in self.received]
@@ -154,7 +156,7 @@ class UserSystem:
                 await send(writer, 404, b"no such route")
             else:
                 await handler(request, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ssl.SSLError):
             pass
         finally:
             writer.close()
