@@ -85,6 +85,21 @@ class ToolFailure:
 ToolOutcome = ToolResult | ToolFailure
 
 
+def tool_event(outcome: ToolOutcome, arguments: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """The data of the run event (kind "tool") that records a call: the call page, the API and the
+    post-call webhook's `tool_calls` read it."""
+    recorded: Any = arguments
+    if isinstance(arguments, str):
+        try:
+            recorded = json.loads(arguments)
+        except (json.JSONDecodeError, RecursionError):
+            recorded = {"_raw": arguments[:500]}
+    common = {"name": outcome.tool, "arguments": recorded, "elapsed_ms": outcome.elapsed_ms}
+    if isinstance(outcome, ToolFailure):
+        return common | {"status": None, "error_id": outcome.error_id, "result": outcome.message}
+    return common | {"status": outcome.status, "error_id": None, "result": outcome.text}
+
+
 @dataclass(frozen=True)
 class PreparedRequest:
     method: str

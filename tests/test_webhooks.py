@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.tool_definition import SECRET_MASK
+from agent.tools import ToolFailure, ToolResult, tool_event
 from agent.webhooks import (
     MAX_BODY_BYTES,
     RetryPolicy,
@@ -153,3 +154,15 @@ def test_webhook_secrets_are_masked_and_restored() -> None:
 def test_secret_helpers_take_anything(raw: Any) -> None:
     restore_webhook_secrets(raw, raw)
     map_webhook_secrets(raw, str.upper)
+
+
+def test_tool_events_become_tool_calls() -> None:
+    booked = ToolResult("book_table", 201, {"booked": True}, '{"booked":true}', 80)
+    timed_out = ToolFailure("book_table", "tool-timeout", "crm.example.com did not answer within 5 s", 5003)
+    events = [RunEvent(1, 7, "2026-03-02T10:00:05.000Z", "tool", "agent", "book_table",
+                       tool_event(booked, '{"date": "2026-03-10", "party": 4}')),
+              RunEvent(2, 7, "2026-03-02T10:00:11.000Z", "tool", "agent", "book_table",
+                       tool_event(timed_out, {"date": "2026-03-10", "party": 4}))]
+    calls = build_payload(run(), events, {})["tool_calls"]
+    assert [(c["status"], c["error_id"], c["result"], c["arguments"]["party"]) for c in calls] == [
+        (201, None, '{"booked":true}', 4), (None, "tool-timeout", "crm.example.com did not answer within 5 s", 4)]
