@@ -6,7 +6,20 @@
     │   ├── LlmUnreachable     llm-unreachable: connection refused, DNS, TLS
     │   ├── LlmTimeout         llm-timeout: no answer (or no next token) in time
     │   └── LlmBadResponse     llm-http-error / llm-bad-response: non-2xx status or unreadable stream
-    └── SpeechError            stt-failed, stt-unavailable, tts-failed, tts-unavailable
+    ├── SpeechError            stt-failed, stt-unavailable, tts-failed, tts-unavailable
+    ├── ToolArgumentsError     tool-bad-arguments: the LLM's arguments do not match the tool's parameters
+    ├── ToolSecretUnreadable   tool-secret-unreadable: a secret header cannot be decrypted (key changed)
+    └── OutboundError          tool-request-failed: a request to the user's system (a tool, the pre-call
+        │                      lookup, a post-call webhook) got no usable answer (`agent.outbound_http`)
+        ├── OutboundBadUrl     tool-bad-url: not http(s), no host, user:password@ in the URL
+        ├── HostNotAllowed     tool-host-not-allowed: a private/loopback/link-local address that the
+        │                      organisation's allowed hosts do not list (or any unlisted host when
+        │                      only listed hosts may be called)
+        ├── RedirectRefused    tool-redirect-refused: to another host, a downgrade to http, too many
+        ├── OutboundTimeout    tool-timeout: connect, read or total time exceeded
+        ├── OutboundUnreachable tool-unreachable: DNS, connection refused, TLS, connection dropped
+        ├── ResponseTooLarge   tool-response-too-large: more than the size limit
+        └── BadResponse        tool-bad-response: unreadable (unknown content encoding, broken body)
 """
 from __future__ import annotations
 
@@ -50,3 +63,43 @@ class LlmBadResponse(DialogError):
 
 class SpeechError(AgentError):
     error_id = "speech-error"
+
+
+class ToolArgumentsError(AgentError):
+    error_id = "tool-bad-arguments"
+
+
+class ToolSecretUnreadable(AgentError):
+    error_id = "tool-secret-unreadable"
+
+
+class OutboundError(AgentError):
+    error_id = "tool-request-failed"
+
+
+class OutboundBadUrl(OutboundError):
+    error_id = "tool-bad-url"
+
+
+class HostNotAllowed(OutboundError):
+    error_id = "tool-host-not-allowed"
+
+
+class RedirectRefused(OutboundError):
+    error_id = "tool-redirect-refused"
+
+
+class OutboundTimeout(OutboundError):
+    error_id = "tool-timeout"
+
+
+class OutboundUnreachable(OutboundError):
+    error_id = "tool-unreachable"
+
+
+class ResponseTooLarge(OutboundError):
+    error_id = "tool-response-too-large"
+
+
+class BadResponse(OutboundError):
+    error_id = "tool-bad-response"

@@ -34,12 +34,30 @@ def contains_phrase(haystack: list[str], phrase: list[str]) -> bool:
     return any(haystack[i:i + n] == phrase for i in range(len(haystack) - n + 1))
 
 
-def render(template: str, context: Mapping[str, Any]) -> str:
-    """Replace `{{name}}` with `context[name]`; unknown names stay as written."""
+def render(template: str, context: Mapping[str, Any], *, missing: str | None = None) -> str:
+    """Replace `{{name}}` with `context[name]` in one pass: nothing is evaluated, and a value that
+    itself contains `{{...}}` is inserted as it is, never expanded again. A name not in `context`
+    (or None) stays as written, or becomes `missing` when given ("" for greetings and prompts)."""
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        return str(context[name]) if name in context and context[name] is not None else match.group(0)
+        if name in context and context[name] is not None:
+            return format_value(context[name])
+        return match.group(0) if missing is None else missing
     return _TEMPLATE.sub(value, template)
+
+
+def format_value(value: Any) -> str:
+    """A variable as text: true/false, 42 rather than 42.0, anything else as str()."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def template_names(template: str) -> list[str]:
+    """The variable names `template` uses, in order, without repeats."""
+    return list(dict.fromkeys(_TEMPLATE.findall(template)))
 
 
 def split_sentences(text: str) -> list[str]:

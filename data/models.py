@@ -111,3 +111,52 @@ class RunEvent:
     role: str | None
     text: str | None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboundSetting:
+    """An organisation's allowed hosts for requests to its systems (entries as `agent.hosts` reads them)."""
+    allowed_hosts: tuple[str, ...] = ()
+    only_listed: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: int
+    organization_id: int
+    run_id: int | None
+    workflow_id: int | None
+    event: str
+    url: str
+    body: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: str | None
+    last_status_code: int | None
+    last_error_id: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    id: int
+    delivery_id: int
+    attempt: int
+    at: str
+    status_code: int | None
+    error_id: str | None
+    message: str
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A pending delivery with its secret decrypted (None: it cannot be), for the delivery worker."""
+    id: int
+    organization_id: int
+    run_id: int | None
+    url: str
+    body: str
+    secret: str | None
+    attempts: int
