@@ -271,11 +271,17 @@ class CallControl:
                                   self.rest.hangup(call.channel_id, refusal.hangup_reason))
 
     async def _teardown(self, call: Call) -> None:
+        """Asterisk side first, then the metrics, then the run's end in the database (so whoever
+        sees the run ended also sees it counted), and only then the call leaves the live tables."""
         was = call.begin_teardown()
         end = call.end or CallEnd("failed", "call ended without a reason", "call-internal")
         try:
-            await self._release_media(call, end)
-            await self._hang_up_channels(call, end, handed_over=was in (CallState.TRANSFERRING, CallState.TRANSFERRED))
+            try:
+                await self._release_media(call, end)
+                await self._hang_up_channels(call, end,
+                                             handed_over=was in (CallState.TRANSFERRING, CallState.TRANSFERRED))
+            finally:
+                self.stats.call_ended(end.status, call.session.stats if call.session is not None else None)
             if call.run_id is not None:
                 await self.records.finish(call, end)
             log.info("call ended %s status=%s reason=%s", call.label, end.status, end.reason)
@@ -287,7 +293,6 @@ class CallControl:
                 if owner is not None and not isinstance(owner, BridgedPair):
                     release(self.owners, channel_id, owner)
             self.calls.pop(call.channel_id, None)
-            self.stats.call_ended(end.status, call.session.stats if call.session is not None else None)
             call.finished()
 
     async def _release_media(self, call: Call, end: CallEnd) -> None:
