@@ -75,7 +75,7 @@ class OriginateMixin:
         for name, value in variables.items():
             a.set_var(name, value)
         a.data.update(app=app, app_args=app_args, dialstring=resource, behavior=behavior, timeout=timeout)
-        leg = FarEnd(a.id, self.channel_read, self.now, ULAW, echo=False)
+        leg = FarEnd(a.id, self.channel_read, self.now, ULAW, echo=False, tick_index=self.media_tick)
         a.leg = leg
         self._add_channel(a)
         if b is not None:
