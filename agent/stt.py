@@ -22,8 +22,8 @@ import httpx
 
 from agent.audio import LINE_RATE, Samples, resample, wav_bytes
 from agent.errors import SpeechError
-from agent.text import words
 from agent.stt_filters import collapse_repeats, compression_ratio, hint_prompt, max_tokens, trim_to_speech
+from agent.text import words
 
 WHISPER_RATE = 16000
 
@@ -155,7 +155,7 @@ class WhisperStt:
         if len(texts) < 2 or not hinted:
             return 0
         boosted = [score + (self.hint_bonus if hinted & set(words(text)) else 0.0)
-                   for text, score in zip(texts, scores)]
+                   for text, score in zip(texts, scores, strict=True)]
         return max(range(len(texts)), key=boosted.__getitem__)
 
     def _decode_full(self, audio: Samples, prompt_text: str = "") -> str:

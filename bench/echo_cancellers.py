@@ -142,8 +142,8 @@ def _fir_bandpass(taps: int = 63) -> Samples:
     n = np.arange(taps) - (taps - 1) / 2
     def low(fc: float) -> Any:
         return 2 * fc / LINE_RATE * np.sinc(2 * fc / LINE_RATE * n)
-    h = (low(3400) - low(300)) * np.hamming(taps)
-    return h.astype(np.float32)
+    h: Samples = ((low(3400) - low(300)) * np.hamming(taps)).astype(np.float32)
+    return h
 
 
 def echo_path(far: Samples, gain_db: float, kind: str, rng: np.random.Generator) -> Samples:
@@ -198,7 +198,7 @@ class Run:
 def run_call(make: Callable[[], Canceller], sc: Scenario, pool: VadPool) -> Run:
     """The call as the voice session would run it: reference fed by play time, caller frames by
     arrival, each cleaned frame into the VAD, the gate asked at every speech start."""
-    canceller = EchoCanceller(engine=make)  # type: ignore[arg-type]
+    canceller = EchoCanceller(engine=make)
     gate = EchoGate()
     model = pool.acquire()
     far_ulaw, near_ulaw = float_to_ulaw(sc.far), float_to_ulaw(sc.near)
@@ -237,14 +237,16 @@ def run_call(make: Callable[[], Canceller], sc: Scenario, pool: VadPool) -> Run:
 def _onsets(times: list[float], sc: Scenario) -> tuple[int, list[int | None]]:
     talking = [(a, b) for a, b, _ in sc.phrases]
     false = [s for s in times if not any(a - 0.1 <= s <= b + 0.3 for a, b in talking)]
-    found = [next((round((s - a) * 1000) for s in times if a - 0.1 <= s <= a + 0.4), None) for a, _, _ in sc.phrases[:3]]
+    found = [next((round((s - a) * 1000) for s in times if a - 0.1 <= s <= a + 0.4), None)
+             for a, _, _ in sc.phrases[:3]]
     return len(false), found
 
 
 def measure(run: Run, sc: Scenario, stt: Any) -> dict[str, Any]:
     out = run.out
     n = len(out) // FRAME * FRAME
-    frames = lambda x: x[:n].reshape(-1, FRAME).astype(np.float64)  # noqa: E731
+    def frames(x: Samples) -> Any:
+        return x[:n].reshape(-1, FRAME).astype(np.float64)
     t = (np.arange(n // FRAME) + 0.5) * FRAME / LINE_RATE
     echo_p, out_p, caller_p = (np.mean(frames(x) ** 2, axis=1) for x in (sc.echo, out, sc.caller))
     single = (t >= 2.0) & (t < SINGLE_TALK_S) & (echo_p > 10 ** (-50 / 10))

@@ -25,7 +25,6 @@ import subprocess
 import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,7 +80,8 @@ def phone(audio: Samples, rng: np.random.Generator) -> Samples:
 
 def in_call(audio: Samples, pool: VadPool, rng: np.random.Generator) -> Samples | None:
     """The clip as the endpointer cuts it out of a call (None: the VAD heard nothing)."""
-    noise = lambda s: (rng.standard_normal(int(s * LINE_RATE)) * 10 ** (-60 / 20)).astype(np.float32)  # noqa: E731
+    def noise(seconds: float) -> Samples:
+        return (rng.standard_normal(int(seconds * LINE_RATE)) * 10 ** (-60 / 20)).astype(np.float32)
     stream = float_to_ulaw(np.concatenate([noise(0.6), audio, noise(0.9)]))
     model = pool.acquire()
     try:
@@ -103,7 +103,7 @@ def espeak(text: str, voice: str) -> Samples | None:
         return None
     with wave.open(io.BytesIO(wav)) as src:
         rate = src.getframerate()
-        pcm = np.frombuffer(src.readframes(src.getnframes()), "<i2").astype(np.float32) / 32768
+        pcm: Samples = (np.frombuffer(src.readframes(src.getnframes()), "<i2") / 32768).astype(np.float32)
     audio = resample(trim_silence(pcm, rate, lead_s=0.1, tail_s=0.1), rate, LINE_RATE)
     return ulaw_to_float(float_to_ulaw(audio * 0.1 / max(float(np.sqrt(np.mean(audio**2))), 1e-6)))
 
@@ -155,17 +155,18 @@ def evaluate(stt: WhisperStt, condition: str, pool: VadPool) -> dict[str, Any]:
             raw, heard, _, _ = decode(stt, phone(audio, rng) if condition == "phone" else audio, HINTS)
             negatives.append({"said": text, "voice": voice, "text": heard, "intent": intent_of(d, heard)})
     errors = sum(edit_distance([r["word"]], words(r["text"].replace("1", "one"))) for r in rows)
-    cpu = [r["cpu_s"] for r in rows if r["detected"]]
-    wall = [r["wall_s"] for r in rows if r["detected"]]
+    cpu_s = [float(r["cpu_s"]) for r in rows if r["detected"]]
+    wall_s = [float(r["wall_s"]) for r in rows if r["detected"]]
     return {
         "clips": len(rows), "intent_accuracy": round(sum(r["intent"] == r["word"] for r in rows) / len(rows), 3),
         "wer": round(errors / len(rows), 3),
         "repeat_hallucinations_raw": sum(repeated_word_runs(r["raw"]) for r in rows),
         "repeat_hallucinations": sum(repeated_word_runs(r["text"]) for r in rows),
         "negatives_given_an_intent": sum(n["intent"] is not None for n in negatives), "negatives": len(negatives),
-        "cpu_ms_p50": round(1000 * (percentile(cpu, 50) or 0)), "cpu_ms_p90": round(1000 * (percentile(cpu, 90) or 0)),
-        "wall_ms_p50_under_load": round(1000 * (percentile(wall, 50) or 0)),
-        "wall_ms_p90_under_load": round(1000 * (percentile(wall, 90) or 0)),
+        "cpu_ms_p50": round(1000 * (percentile(cpu_s, 50) or 0)),
+        "cpu_ms_p90": round(1000 * (percentile(cpu_s, 90) or 0)),
+        "wall_ms_p50_under_load": round(1000 * (percentile(wall_s, 50) or 0)),
+        "wall_ms_p90_under_load": round(1000 * (percentile(wall_s, 90) or 0)),
         "wrong": [f"{r['voice']}/{r['word']}: {r['raw']!r}" for r in rows if r["intent"] != r["word"]],
         "negative_intents": [f"{n['said']} ({n['voice']}): {n['text']!r}" for n in negatives if n["intent"]],
     }

@@ -15,7 +15,12 @@ import pytest
 from agent.audio import LINE_RATE, ulaw_to_float
 from agent.stt import HttpStt, WhisperStt, clean_text
 from agent.stt_filters import (
-    collapse_repeats, compression_ratio, hint_prompt, max_tokens, repeated_word_runs, trim_to_speech,
+    collapse_repeats,
+    compression_ratio,
+    hint_prompt,
+    max_tokens,
+    repeated_word_runs,
+    trim_to_speech,
 )
 from agent.text import words
 
@@ -111,7 +116,8 @@ async def test_http_stt_sends_the_hints_as_the_prompt_and_guards_the_answer() ->
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        length = next(int(line.split(":")[1]) for line in head.split("\r\n") if line.lower().startswith("content-length"))
+        lines = head.split("\r\n")
+        length = next(int(line.split(":")[1]) for line in lines if line.lower().startswith("content-length"))
         seen.append(await reader.readexactly(length))
         body = b'{"text": "Sales. Sales. Sales. Sales. Sales."}'
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "

@@ -84,7 +84,7 @@ def test_the_trace_echo_timing_the_fake_follows() -> None:
     out = [r for r in binary if r["dir"] == "out" and r["payload"]["size"] == 160]
     back = [r for r in binary if r["dir"] == "in"]
     assert [r["payload"]["head_hex"] for r in back[: len(out)]] == [r["payload"]["head_hex"] for r in out]
-    delays = [b["t"] - o["t"] for o, b in zip(out, back)]
+    delays = [b["t"] - o["t"] for o, b in zip(out, back[: len(out)], strict=True)]
     assert all(0 < d < 0.020 for d in delays)  # back within the tick that played it
     burst = back[len(out):]
     assert len(burst) == 100 and 0.0195 < (burst[-1]["t"] - burst[0]["t"]) / 99 < 0.0205  # re-timed playout
@@ -154,11 +154,10 @@ async def test_control_surface_sets_echo_noise_and_bursts(rig: Rig) -> None:  # 
         assert r.status_code == 200
         cid = r.json()["channel_id"]
         far = rig.fake.caller(cid)
-        assert far.echo == EchoPath(0.04, -6.0)
-        assert far.line.noise == LineNoise(REFERENCE_SPEECH_DBFS - 20.0)
+        assert (far.echo, far.line.noise) == (EchoPath(0.04, -6.0), LineNoise(REFERENCE_SPEECH_DBFS - 20.0))
         r = await http.post(f"{base}/calls/{cid}/line", json={"noise": None, "echo": {"delay_ms": 60, "gain_db": -12}})
         assert r.status_code == 204
-        assert far.line.noise is None and far.echo == EchoPath(0.06, -12.0)
+        assert (far.line.noise, far.echo) == (None, EchoPath(0.06, -12.0))
         r = await http.post(f"{base}/calls/{cid}/line", json={"echo": {"delay_ms": 5}})
         assert r.status_code == 400 and "at least 20 ms" in r.json()["message"]
         r = await http.post(f"{base}/calls/{cid}/noise_burst", json={"duration_ms": 200, "kind": "hum"})

@@ -4,8 +4,9 @@ POST bodies are JSON. Audio is base64 µ-law (``audio_b64``) or a file path (``a
 
     GET  /_fake/state                         channels, bridges, apps, media connection summaries
     GET  /_fake/media                         every media connection record (summary)
-    POST /_fake/calls                         {caller, exten, context, app, audio_b64|audio_file, echo, noise} -> {channel_id}
-                                              echo: true (Echo()) or {delay_ms, gain_db}; noise: {level_dbfs} or {snr_db}
+    POST /_fake/calls                         {caller, exten, context, app, audio_b64|audio_file, echo, noise}
+                                              -> {channel_id}; echo: true (Echo()) or {delay_ms, gain_db};
+                                              noise: {level_dbfs} or {snr_db}
     POST /_fake/calls/{id}/hangup             {cause}
     POST /_fake/calls/{id}/dtmf               {digits, duration_ms, interval_s}
     POST /_fake/calls/{id}/say                {audio_b64|audio_file}
@@ -145,7 +146,8 @@ async def _dispatch(fake: FakeAsterisk, method: str, parts: list[str], body: dic
             await fake.caller_hangup(cid, int(body.get("cause", 0)))
             return None
         if method == "POST" and action == "dtmf":
-            fake.spawn(fake.press_dtmf(cid, str(body["digits"]), int(body.get("duration_ms", 100)), float(body.get("interval_s", 0.25))))
+            digits, interval = str(body["digits"]), float(body.get("interval_s", 0.25))
+            fake.spawn(fake.press_dtmf(cid, digits, int(body.get("duration_ms", 100)), interval))
             return None
         if method == "POST" and action == "say":
             await fake.caller_say(cid, _audio(body) or b"")
@@ -162,7 +164,8 @@ async def _dispatch(fake: FakeAsterisk, method: str, parts: list[str], body: dic
             return None
         if method == "GET" and action == "heard":
             data = fake.heard(cid)
-            return {"frames": len(fake.caller(cid).heard), "bytes": len(data), "audio_b64": base64.b64encode(data).decode()}
+            frames = len(fake.caller(cid).heard)
+            return {"frames": frames, "bytes": len(data), "audio_b64": base64.b64encode(data).decode()}
     if method == "POST" and parts == ["outbound"]:
         fake.set_outbound_behavior(
             str(body["pattern"]),

@@ -18,14 +18,14 @@ from . import causes
 from . import events as ev
 from .bridging import BridgingMixin
 from .callers import FarEnd
-from .line import EchoPath, LineNoise
 from .chanws import ControlFormat, Direction
 from .clock import MediaClock
 from .codecs import ULAW, MediaFormat, convert, get_format
 from .errors import AriError
-from .harness import wait_for
 from .extmedia import ExternalMediaMixin
+from .harness import wait_for
 from .httpserver import HttpApp, HttpRequest, HttpResponse, HttpServer, WsAccept
+from .line import EchoPath, LineNoise
 from .media import ExtMediaSession, MediaConnectionRecord, WsClientConfig
 from .model import Bridge, Channel, IdFactory, Kind, ari_timestamp
 from .originate import OriginateMixin
@@ -226,7 +226,8 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
     def events_url(self, app: str | None = None, user: str | None = None, password: str | None = None) -> str:
         user = user or next(iter(self.users), "")
         password = password if password is not None else self.users.get(user, "")
-        return f"{self.ws_base_url}/ari/events?app={app or self.default_app}&api_key={user}:{password}&subscribeAll=false"
+        app = app or self.default_app
+        return f"{self.ws_base_url}/ari/events?app={app}&api_key={user}:{password}&subscribeAll=false"
 
     def now(self) -> float:
         return asyncio.get_running_loop().time() if self._loop is None else self._loop.time()
@@ -706,7 +707,9 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
         else:
             self.answer_channel(ch)
 
-    def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: str | None, label: str | None) -> None:
+    def continue_in_dialplan(
+        self, channel_id: str, context: str | None, extension: str | None, priority: str | None, label: str | None
+    ) -> None:
         ch = self.find_control(channel_id)
         self.check_state(ch)
         if context:
@@ -832,7 +835,8 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
 
     def module_json(self, name: str) -> dict[str, Any]:
         description, use_count, support = MODULE_INFO.get(name, (name.removesuffix(".so"), 0, "core"))
-        return {"name": name, "description": description, "use_count": use_count, "status": "Running", "support_level": support}
+        return {"name": name, "description": description, "use_count": use_count, "status": "Running",
+                "support_level": support}
 
     # ================================================================== HTTP entry point
     async def handle(self, request: HttpRequest) -> HttpResponse | WsAccept:

@@ -106,7 +106,8 @@ class LineMix:
             self._rng = np.random.default_rng(noise.seed)
 
     def add_burst(self, kind: str, duration_s: float, level_dbfs: float) -> None:
-        self._burst = np.concatenate([self._burst, burst(kind, duration_s, level_dbfs, self.fmt.sample_rate, self._rng)])
+        more = burst(kind, duration_s, level_dbfs, self.fmt.sample_rate, self._rng)
+        self._burst = np.concatenate([self._burst, more])
 
     @property
     def delayed_echo(self) -> bool:

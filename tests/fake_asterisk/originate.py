@@ -19,7 +19,9 @@ KNOWN_TECHS = frozenset({"Local", "PJSIP", "SIP", "IAX2", "DAHDI"})
 
 
 class OriginateMixin:
-    def originate(self: FakeAsterisk, params: dict[str, str], variables: dict[str, str], channel_id: str | None = None) -> dict[str, Any]:
+    def originate(
+        self: FakeAsterisk, params: dict[str, str], variables: dict[str, str], channel_id: str | None = None
+    ) -> dict[str, Any]:
         channel_id = channel_id or params.get("channelId")
         other_id = params.get("otherChannelId")
         for cid in (channel_id, other_id):

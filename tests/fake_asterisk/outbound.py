@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .line import EchoPath
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     ANSWER = "answer"
     NO_ANSWER = "noanswer"  # rings until the originate timeout: cause 19
     BUSY = "busy"  # Dial BUSY; ;1 destroyed with cause 0 "Unknown", ;2 with 17
