@@ -19,12 +19,22 @@ from collections.abc import Iterable
 import numpy as np
 
 from agent.audio import LINE_RATE, Samples
+from agent.text import words
 
 NUMBER_WORDS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
                 "double", "triple"}
 _TOKEN = re.compile(r"\S+")
 _CORE = re.compile(r"[^\w']+")
 MAX_HINT_WORDS = 40
+
+
+FILLERS = {"uh", "um", "umm", "er", "erm", "ah", "hmm", "hm", "mm", "mmm", "mhm", "huh", "oh"}
+
+
+def content_words(text: str) -> list[str]:
+    """The transcript's words without fillers: a noise or a cough that Whisper writes as "Uh." has
+    none. Backchannels ("yeah", "okay") are kept: whether they are an answer depends on the dialog."""
+    return [w for w in words(text) if w not in FILLERS]
 
 
 def compression_ratio(text: str) -> float:
@@ -94,12 +104,12 @@ def hint_prompt(hints: Iterable[str]) -> str:
         key = phrase.lower()
         if not phrase or key in seen:
             continue
-        words = len(phrase.split())
-        if count + words > MAX_HINT_WORDS:
+        size = len(phrase.split())
+        if count + size > MAX_HINT_WORDS:
             break
         seen.add(key)
         phrases.append(phrase.lower())
-        count += words
+        count += size
     if not phrases:
         return ""
     text = ", ".join(phrases)

@@ -17,6 +17,7 @@ from agent.stt import HttpStt, WhisperStt, clean_text
 from agent.stt_filters import (
     collapse_repeats,
     compression_ratio,
+    content_words,
     hint_prompt,
     max_tokens,
     repeated_word_runs,
@@ -132,3 +133,32 @@ async def test_http_stt_sends_the_hints_as_the_prompt_and_guards_the_answer() ->
         heard = await stt.transcribe(np.zeros(LINE_RATE // 2, np.float32), hints=["sales", "support"])
     assert heard.text == "Sales." and heard.repeats == 1
     assert b'name="prompt"\r\n\r\nSales, support.' in seen[0]
+
+
+def test_content_words_drop_fillers_only() -> None:
+    assert content_words("Uh.") == []
+    assert content_words("Hmm, uh, sales please") == ["sales", "please"]
+    assert content_words("Yeah. Okay.") == ["yeah", "okay"]
+
+
+async def test_a_vowel_burst_from_the_fake_line_has_no_content_words(whisper: WhisperStt) -> None:
+    """The fake's 0.3 s "vowels" burst (for wave 2's false barge-in): the VAD starts speech, and the
+    segment it cuts comes back from Whisper as a filler ("Uh."/"Oh."). Measured: 0.1-0.2 s and 0.5 s
+    vowel bursts come back as "Yeah." instead, a backchannel the dialog must judge."""
+    from agent.audio import float_to_ulaw
+    from agent.vad import Endpointer, PreGate, SpeechEnded, SpeechStarted, VadPool
+    from tests.fake_asterisk.line import burst
+    pool = VadPool()
+    try:
+        model = pool.acquire()
+    except ImportError:
+        pytest.skip("no silero VAD installed")
+    noise = burst("vowels", 0.3, -20.0, LINE_RATE, np.random.default_rng(1)).astype(np.float32) / 32768
+    line = float_to_ulaw(np.concatenate([np.zeros(4000, np.float32), noise, np.zeros(8000, np.float32)]))
+    endpointer = Endpointer(model, end_of_speech_ms=500, pregate=PreGate())
+    events = [e for k in range(len(line) // 160) for e in endpointer.feed(line[k * 160:(k + 1) * 160], (k + 1) * 0.02)]
+    pool.release(model)
+    assert any(isinstance(e, SpeechStarted) for e in events)
+    segment = next(e for e in events if isinstance(e, SpeechEnded))
+    heard = await whisper.transcribe(segment.audio, hints=ANSWERS)
+    assert content_words(heard.text) == [], heard.text

@@ -12,7 +12,7 @@ import pytest
 from tests.fake_asterisk import EchoPath, LineNoise
 from tests.fake_asterisk.codecs import ULAW, decode, encode
 from tests.fake_asterisk.harness import wait_for
-from tests.fake_asterisk.line import REFERENCE_SPEECH_DBFS, level_of
+from tests.fake_asterisk.line import REFERENCE_SPEECH_DBFS, burst, level_of
 from tests.test_fake_asterisk_behaviour import Rig, rig  # noqa: F401  (the fixture)
 
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "asterisk-traces" / "echo_roundtrip.jsonl"
@@ -114,7 +114,7 @@ async def test_noise_at_snr_is_relative_to_the_caller_speech_level(rig: Rig) -> 
     assert abs(level_of(pcm) - (REFERENCE_SPEECH_DBFS - 15.0)) < 1.0
 
 
-@pytest.mark.parametrize("kind", ["babble", "white"])
+@pytest.mark.parametrize("kind", ["babble", "white", "vowels"])
 async def test_a_noise_burst_is_sent_once_at_its_level(rig: Rig, kind: str) -> None:  # noqa: F811
     cid, _, conn, _ = await rig.call_with_media()
     rig.fake.noise_burst(cid, 0.3, -20.0, kind)
@@ -165,3 +165,25 @@ async def test_control_surface_sets_echo_noise_and_bursts(rig: Rig) -> None:  # 
         r = await http.post(f"{base}/calls/{cid}/noise_burst", json={"duration_ms": 200, "level_dbfs": -25})
         assert r.status_code == 204
         assert abs(level_of(far.line._burst) - -25.0) < 0.1
+
+
+def test_a_vowel_burst_starts_speech_for_the_vad_and_the_other_bursts_do_not() -> None:
+    """What each burst kind does to the project's VAD (silero + webrtcvad), the barge-in trigger."""
+    vad = pytest.importorskip("agent.vad")
+    from agent.audio import float_to_ulaw
+    pool = vad.VadPool()
+    try:
+        model = pool.acquire()
+    except ImportError:
+        pytest.skip("no silero VAD installed")
+    starts: dict[str, int] = {}
+    for kind in ("vowels", "babble", "white"):
+        x = burst(kind, 0.3, -20.0, 8000, np.random.default_rng(0)).astype(np.float32) / 32768
+        line = float_to_ulaw(np.concatenate([np.zeros(4000, np.float32), x, np.zeros(8000, np.float32)]))
+        model.reset()
+        endpointer = vad.Endpointer(model, end_of_speech_ms=500, pregate=vad.PreGate())
+        events = [e for k in range(len(line) // 160)
+                  for e in endpointer.feed(line[k * 160:(k + 1) * 160], (k + 1) * 0.02)]
+        starts[kind] = sum(isinstance(e, vad.SpeechStarted) for e in events)
+    pool.release(model)
+    assert starts == {"vowels": 1, "babble": 0, "white": 0}

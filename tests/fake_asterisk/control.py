@@ -12,7 +12,7 @@ POST bodies are JSON. Audio is base64 µ-law (``audio_b64``) or a file path (``a
     POST /_fake/calls/{id}/say                {audio_b64|audio_file}
     GET  /_fake/calls/{id}/heard              {frames, bytes, audio_b64}
     POST /_fake/calls/{id}/line               {echo, noise} (either may be null: off; a missing key: unchanged)
-    POST /_fake/calls/{id}/noise_burst        {duration_ms, level_dbfs, kind: "babble"|"white"}
+    POST /_fake/calls/{id}/noise_burst        {duration_ms, level_dbfs, kind: "babble"|"white"|"vowels"}
     POST /_fake/outbound                      {pattern, behavior, ringing_s, early_media, audio_b64, echo}
     POST /_fake/restart                       {downtime_s}
     POST /_fake/drop_events                   {app}

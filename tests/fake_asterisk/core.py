@@ -495,8 +495,8 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
 
     def noise_burst(self, channel_id: str, duration_s: float = 0.4, level_dbfs: float = -20.0,
                     kind: str = "babble") -> None:
-        """A burst of noise on the far end's stream from the next tick: "babble" (voiced, no words)
-        or "white"."""
+        """A burst of noise on the far end's stream from the next tick: "vowels" (speech to a VAD, no
+        words), "babble" (a harmonic buzz) or "white"."""
         self.caller(channel_id).noise_burst(duration_s, level_dbfs, kind)
 
     def media_tick(self) -> int:
