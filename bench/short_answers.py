@@ -49,7 +49,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "tiny.en": {"use_hints": False, "trim": False},
     "tiny.en+trim": {"use_hints": False},
     "tiny.en+hints": {},
+    "tiny.en+hints+reppen1.2": {"repetition_penalty": 1.2},
     "tiny.en+hints+beam5": {"beam_size": 5},
+    "tiny.en+hints+norepeat3": {"no_repeat_ngram_size": 3},
     "tiny.en+hints+nbest5": {"nbest": 5},
     "base+hints+nbest5": {"model": "base", "nbest": 5},
     "base+hints": {"model": "base"},
@@ -188,7 +190,8 @@ def open_speech_wer(stt: WhisperStt) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="*", default=["tiny.en", "tiny.en+trim", "tiny.en+hints"])
+    parser.add_argument("--configs", nargs="*",
+                        default=["tiny.en", "tiny.en+trim", "tiny.en+hints"])
     parser.add_argument("--conditions", nargs="*", default=["clean", "phone", "call"])
     parser.add_argument("--model", action="append", default=[],
                         help="NAME=DIR: a CTranslate2 Whisper directory for configs that name a model")
