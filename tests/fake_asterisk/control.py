@@ -4,11 +4,15 @@ POST bodies are JSON. Audio is base64 µ-law (``audio_b64``) or a file path (``a
 
     GET  /_fake/state                         channels, bridges, apps, media connection summaries
     GET  /_fake/media                         every media connection record (summary)
-    POST /_fake/calls                         {caller, exten, context, app, audio_b64|audio_file, echo} -> {channel_id}
+    POST /_fake/calls                         {caller, exten, context, app, audio_b64|audio_file, echo, noise}
+                                              -> {channel_id}; echo: true (Echo()) or {delay_ms, gain_db};
+                                              noise: {level_dbfs} or {snr_db}
     POST /_fake/calls/{id}/hangup             {cause}
     POST /_fake/calls/{id}/dtmf               {digits, duration_ms, interval_s}
     POST /_fake/calls/{id}/say                {audio_b64|audio_file}
     GET  /_fake/calls/{id}/heard              {frames, bytes, audio_b64}
+    POST /_fake/calls/{id}/line               {echo, noise} (either may be null: off; a missing key: unchanged)
+    POST /_fake/calls/{id}/noise_burst        {duration_ms, level_dbfs, kind: "babble"|"white"|"vowels"}
     POST /_fake/outbound                      {pattern, behavior, ringing_s, early_media, audio_b64, echo}
     POST /_fake/restart                       {downtime_s}
     POST /_fake/drop_events                   {app}
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .httpserver import HttpRequest, HttpResponse
+from .line import EchoPath, LineNoise
 
 if TYPE_CHECKING:
     from .core import FakeAsterisk
@@ -39,6 +44,25 @@ def _audio(body: dict[str, Any]) -> bytes | None:
     if body.get("audio_file"):
         return Path(body["audio_file"]).read_bytes()
     return None
+
+
+def _echo(value: Any) -> bool | EchoPath:
+    """``true``/``false`` or ``{"delay_ms": 40, "gain_db": -6}``."""
+    if isinstance(value, dict):
+        return EchoPath(float(value.get("delay_ms", 0)) / 1000, float(value.get("gain_db", 0)))
+    return bool(value)
+
+
+def _noise(value: Any) -> LineNoise | None:
+    """``null`` or ``{"level_dbfs": -50}`` or ``{"snr_db": 15}`` (optional ``seed``)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("noise must be an object with level_dbfs or snr_db")
+    seed = int(value.get("seed", 0))
+    if "snr_db" in value:
+        return LineNoise.at_snr(float(value["snr_db"]), seed)
+    return LineNoise(float(value["level_dbfs"]), seed)
 
 
 def media_summary(fake: FakeAsterisk) -> list[dict[str, Any]]:
@@ -112,7 +136,8 @@ async def _dispatch(fake: FakeAsterisk, method: str, parts: list[str], body: dic
             caller_name=body.get("caller_name", ""),
             app=body.get("app"),
             app_args=body.get("app_args", []),
-            echo=bool(body.get("echo", False)),
+            echo=_echo(body.get("echo", False)),
+            noise=_noise(body.get("noise")),
         )
         return {"channel_id": cid}
     if len(parts) == 3 and parts[0] == "calls":
@@ -121,14 +146,26 @@ async def _dispatch(fake: FakeAsterisk, method: str, parts: list[str], body: dic
             await fake.caller_hangup(cid, int(body.get("cause", 0)))
             return None
         if method == "POST" and action == "dtmf":
-            fake.spawn(fake.press_dtmf(cid, str(body["digits"]), int(body.get("duration_ms", 100)), float(body.get("interval_s", 0.25))))
+            digits, interval = str(body["digits"]), float(body.get("interval_s", 0.25))
+            fake.spawn(fake.press_dtmf(cid, digits, int(body.get("duration_ms", 100)), interval))
             return None
         if method == "POST" and action == "say":
             await fake.caller_say(cid, _audio(body) or b"")
             return None
+        if method == "POST" and action == "line":
+            if "echo" in body:
+                fake.set_caller_echo(cid, _echo(body["echo"]) if body["echo"] is not None else False)
+            if "noise" in body:
+                fake.set_line_noise(cid, _noise(body["noise"]))
+            return None
+        if method == "POST" and action == "noise_burst":
+            fake.noise_burst(cid, float(body.get("duration_ms", 400)) / 1000, float(body.get("level_dbfs", -20)),
+                             str(body.get("kind", "babble")))
+            return None
         if method == "GET" and action == "heard":
             data = fake.heard(cid)
-            return {"frames": len(fake.caller(cid).heard), "bytes": len(data), "audio_b64": base64.b64encode(data).decode()}
+            frames = len(fake.caller(cid).heard)
+            return {"frames": frames, "bytes": len(data), "audio_b64": base64.b64encode(data).decode()}
     if method == "POST" and parts == ["outbound"]:
         fake.set_outbound_behavior(
             str(body["pattern"]),
@@ -136,7 +173,7 @@ async def _dispatch(fake: FakeAsterisk, method: str, parts: list[str], body: dic
             ringing_s=body.get("ringing_s"),
             early_media=bool(body.get("early_media", False)),
             audio=_audio(body),
-            echo=bool(body.get("echo", False)),
+            echo=_echo(body.get("echo", False)),
         )
         return None
     if method == "POST" and parts == ["restart"]:

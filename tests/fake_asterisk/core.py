@@ -22,9 +22,10 @@ from .chanws import ControlFormat, Direction
 from .clock import MediaClock
 from .codecs import ULAW, MediaFormat, convert, get_format
 from .errors import AriError
-from .harness import wait_for
 from .extmedia import ExternalMediaMixin
+from .harness import wait_for
 from .httpserver import HttpApp, HttpRequest, HttpResponse, HttpServer, WsAccept
+from .line import EchoPath, LineNoise
 from .media import ExtMediaSession, MediaConnectionRecord, WsClientConfig
 from .model import Bridge, Channel, IdFactory, Kind, ari_timestamp
 from .originate import OriginateMixin
@@ -225,7 +226,8 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
     def events_url(self, app: str | None = None, user: str | None = None, password: str | None = None) -> str:
         user = user or next(iter(self.users), "")
         password = password if password is not None else self.users.get(user, "")
-        return f"{self.ws_base_url}/ari/events?app={app or self.default_app}&api_key={user}:{password}&subscribeAll=false"
+        app = app or self.default_app
+        return f"{self.ws_base_url}/ari/events?app={app}&api_key={user}:{password}&subscribeAll=false"
 
     def now(self) -> float:
         return asyncio.get_running_loop().time() if self._loop is None else self._loop.time()
@@ -301,7 +303,7 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
         ringing_s: float | None = None,
         early_media: bool = False,
         audio: bytes | None = None,
-        echo: bool = False,
+        echo: bool | EchoPath = False,
     ) -> None:
         outcome = parse_outcome(behavior)
         if ringing_s is None:
@@ -371,13 +373,18 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
         caller_name: str = "",
         app: str | None = None,
         app_args: Iterable[str] = (),
-        echo: bool = False,
+        echo: bool | EchoPath = False,
+        noise: LineNoise | None = None,
     ) -> str:
         """A call arrives and enters ``Stasis(app)``; returns the app-visible channel id (``;2``).
 
-        ``audio`` (µ-law) is streamed by the caller as soon as the app answers; ``echo`` makes the
-        caller run Echo() (everything it hears comes back byte-identical)."""
-        return self._place_inbound(caller_number, exten, audio, context, caller_name, app, list(app_args), echo)
+        ``audio`` (µ-law) is streamed by the caller as soon as the app answers; ``echo=True`` makes the
+        caller run Echo() (everything it hears comes back byte-identical), an ``EchoPath`` gives the
+        echo a delay and a gain; ``noise`` puts line noise on the caller's stream (see ``line.py``)."""
+        cid = self._place_inbound(caller_number, exten, audio, context, caller_name, app, list(app_args), echo)
+        if noise is not None and cid in self.all_channels:
+            self.caller(cid).set_noise(noise)
+        return cid
 
     def _place_inbound(
         self,
@@ -388,7 +395,7 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
         caller_name: str,
         app: str | None,
         app_args: list[str],
-        echo: bool,
+        echo: bool | EchoPath,
     ) -> str:
         app = app or self.default_app
         seq = self.ids.local_seq()
@@ -414,7 +421,7 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
             app_data=",".join([app, *app_args]),
         )
         half1.partner_id, half2.partner_id = half2.id, half1.id
-        leg = FarEnd(half2.id, self.channel_read, self.now, ULAW, echo=echo)
+        leg = FarEnd(half2.id, self.channel_read, self.now, ULAW, echo=echo, tick_index=self.media_tick)
         if audio:
             leg.say(audio)
         half2.leg = leg
@@ -477,8 +484,24 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
         if wait:
             await self.wait_for(lambda: not leg.speaking or leg.hung_up, timeout)
 
-    def set_caller_echo(self, channel_id: str, on: bool = True) -> None:
+    def set_caller_echo(self, channel_id: str, on: bool | EchoPath = True) -> None:
+        """Echo() on the far end (True), off (False), or an echo with a delay and a gain."""
         self.caller(channel_id).echo = on
+
+    def set_line_noise(self, channel_id: str, noise: LineNoise | None) -> None:
+        """Line noise on the far end's stream (``LineNoise(level_dbfs)`` or ``LineNoise.at_snr(15)``);
+        None: a clean line."""
+        self.caller(channel_id).set_noise(noise)
+
+    def noise_burst(self, channel_id: str, duration_s: float = 0.4, level_dbfs: float = -20.0,
+                    kind: str = "babble") -> None:
+        """A burst of noise on the far end's stream from the next tick: "vowels" (speech to a VAD, no
+        words), "babble" (a harmonic buzz) or "white"."""
+        self.caller(channel_id).noise_burst(duration_s, level_dbfs, kind)
+
+    def media_tick(self) -> int:
+        """The media clock's current 20 ms tick."""
+        return self._clock.tick_index if self._clock is not None else 0
 
     # ------------------------------------------------------------------ restart
     async def restart(self, downtime_s: float = 1.0, drop_delay_s: float | None = None) -> None:
@@ -684,7 +707,9 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
         else:
             self.answer_channel(ch)
 
-    def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: str | None, label: str | None) -> None:
+    def continue_in_dialplan(
+        self, channel_id: str, context: str | None, extension: str | None, priority: str | None, label: str | None
+    ) -> None:
         ch = self.find_control(channel_id)
         self.check_state(ch)
         if context:
@@ -810,7 +835,8 @@ class FakeAsterisk(BridgingMixin, ExternalMediaMixin, OriginateMixin, HttpApp):
 
     def module_json(self, name: str) -> dict[str, Any]:
         description, use_count, support = MODULE_INFO.get(name, (name.removesuffix(".so"), 0, "core"))
-        return {"name": name, "description": description, "use_count": use_count, "status": "Running", "support_level": support}
+        return {"name": name, "description": description, "use_count": use_count, "status": "Running",
+                "support_level": support}
 
     # ================================================================== HTTP entry point
     async def handle(self, request: HttpRequest) -> HttpResponse | WsAccept:

@@ -19,7 +19,9 @@ KNOWN_TECHS = frozenset({"Local", "PJSIP", "SIP", "IAX2", "DAHDI"})
 
 
 class OriginateMixin:
-    def originate(self: FakeAsterisk, params: dict[str, str], variables: dict[str, str], channel_id: str | None = None) -> dict[str, Any]:
+    def originate(
+        self: FakeAsterisk, params: dict[str, str], variables: dict[str, str], channel_id: str | None = None
+    ) -> dict[str, Any]:
         channel_id = channel_id or params.get("channelId")
         other_id = params.get("otherChannelId")
         for cid in (channel_id, other_id):
@@ -75,7 +77,7 @@ class OriginateMixin:
         for name, value in variables.items():
             a.set_var(name, value)
         a.data.update(app=app, app_args=app_args, dialstring=resource, behavior=behavior, timeout=timeout)
-        leg = FarEnd(a.id, self.channel_read, self.now, ULAW, echo=False)
+        leg = FarEnd(a.id, self.channel_read, self.now, ULAW, echo=False, tick_index=self.media_tick)
         a.leg = leg
         self._add_channel(a)
         if b is not None:

@@ -5,8 +5,10 @@ import enum
 import fnmatch
 from dataclasses import dataclass
 
+from .line import EchoPath
 
-class Outcome(str, enum.Enum):
+
+class Outcome(enum.StrEnum):
     ANSWER = "answer"
     NO_ANSWER = "noanswer"  # rings until the originate timeout: cause 19
     BUSY = "busy"  # Dial BUSY; ;1 destroyed with cause 0 "Unknown", ;2 with 17
@@ -44,7 +46,7 @@ class OutboundBehavior:
     ringing_s: float = 1.0  # time spent ringing before the outcome
     early_media: bool = False  # Dial PROGRESS after RINGING (audio before answer is not heard by the app)
     audio: bytes | None = None  # µ-law the callee plays after answering (Playback)
-    echo: bool = False  # callee runs Echo() after its audio
+    echo: bool | EchoPath = False  # callee runs Echo() after its audio (an EchoPath: with a delay and gain)
 
 
 def destination_keys(endpoint: str) -> list[str]:
