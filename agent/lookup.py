@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from agent.errors import OutboundError, ToolSecretUnreadable
-from agent.fields import IDENTIFIER, Fields
+from agent.fields import IDENTIFIER, FieldCheck
 from agent.hosts import HostPolicy
 from agent.outbound_http import Limits, OutboundClient
 from agent.text import format_value
@@ -72,7 +72,7 @@ def parse_pre_call(raw: object, path: str = "definition.pre_call") -> tuple[PreC
     errors: dict[str, str] = {}
     if raw is None:
         return None, errors
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     section = fields.obj(raw)
     if section is None:
         return None, errors

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from agent.fields import Fields
+from agent.fields import FieldCheck
 from agent.tool_schema import Parameters, parse_parameters
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -90,7 +90,7 @@ def parse_tools(raw: object, path: str = "definition.tools") -> tuple[tuple[Tool
     errors: dict[str, str] = {}
     if raw is None:
         return (), errors
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     if not isinstance(raw, list):
         fields.fail("must be a list of tools")
         return (), errors
@@ -110,7 +110,7 @@ def parse_tools(raw: object, path: str = "definition.tools") -> tuple[tuple[Tool
     return tuple(tools), errors
 
 
-def _tool(fields: Fields, raw: object) -> ToolDefinition | None:
+def _tool(fields: FieldCheck, raw: object) -> ToolDefinition | None:
     section = fields.obj(raw)
     if section is None:
         return None
@@ -137,7 +137,7 @@ def _tool(fields: Fields, raw: object) -> ToolDefinition | None:
     )
 
 
-def url_template(fields: Fields, raw: object) -> str:
+def url_template(fields: FieldCheck, raw: object) -> str:
     """An http(s) URL whose scheme, host and port are fixed; `{{name}}` only in path and query."""
     if not isinstance(raw, str) or not raw.strip():
         fields.fail("required: an http:// or https:// URL")
@@ -165,7 +165,7 @@ def url_template(fields: Fields, raw: object) -> str:
     return raw.strip()
 
 
-def parse_headers(fields: Fields, raw: object) -> tuple[Header, ...]:
+def parse_headers(fields: FieldCheck, raw: object) -> tuple[Header, ...]:
     """`[{"name", "value", "secret"?}]`: names are HTTP tokens, values one line."""
     if raw is None:
         return ()

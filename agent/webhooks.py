@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.errors import BadResponse, OutboundError, OutboundTimeout, OutboundUnreachable
-from agent.fields import Fields
+from agent.fields import FieldCheck
 from agent.hosts import HostPolicy
 from agent.outbound_http import Limits, OutboundClient
 from agent.tool_definition import PLACEHOLDER, SECRET_MASK, url_template
@@ -65,7 +65,7 @@ def parse_webhooks(raw: object, path: str = "definition.webhooks") -> tuple[tupl
     errors: dict[str, str] = {}
     if raw is None:
         return (), errors
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     if not isinstance(raw, list):
         fields.fail("must be a list of {url, secret}")
         return (), errors

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.definition.check import Errors
 from agent.definition.model import (
     ACTIONS,
     DEFAULT_APOLOGY,
@@ -55,6 +54,7 @@ from agent.definition.model import (
 from agent.definition.parse import parse_definition, read_definition
 from agent.definition.secrets import SECRET_MASK, SECRET_PATHS, map_secrets, redact_secrets, restore_secrets
 from agent.errors import DefinitionInvalid
+from agent.fields import Errors
 
 __all__ = [
     "ACTIONS", "DEFAULT_APOLOGY", "DEFAULT_FALLBACK", "DEFAULT_INSTRUCTIONS", "DEFAULT_LLM_REPROMPT",

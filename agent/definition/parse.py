@@ -9,7 +9,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agent.definition.check import MAX_TEXT, Errors, FieldCheck, Raw, choose
 from agent.definition.model import (
     ACTIONS,
     DEFAULT_APOLOGY,
@@ -35,6 +34,7 @@ from agent.definition.model import (
     WorkflowDefinition,
 )
 from agent.errors import DefinitionInvalid
+from agent.fields import MAX_TEXT, Errors, FieldCheck, Raw, choose, regex_problem
 
 _COMMON: dict[str, type] = {
     "version": int, "engine": str, "greeting": str, "language": str, "voice": str, "barge_in": bool,
@@ -54,7 +54,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _EXTENSION = re.compile(r"^[A-Za-z0-9*#+_.-]{1,40}$")
 _DTMF = re.compile(r"^[0-9*#]$")
 # a group holding + * or {n,} that is itself followed by + * or {n,}: catastrophic backtracking
-_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 
 
 def parse_definition(raw: object) -> WorkflowDefinition:
@@ -143,8 +142,8 @@ def _script(check: FieldCheck, raw: Raw) -> ScriptSection:
     if not isinstance(start, str) or (states_raw and start not in states_raw):
         check.at("start").fail("must name one of the states")
     phrases = check.text_list(raw, "repeat_phrases") if "repeat_phrases" in raw else list(DEFAULT_REPEAT_PHRASES)
-    return ScriptSection(start=str(start), states=tuple(states), fallback=check.text(raw, "fallback", DEFAULT_FALLBACK),
-                         repeat_phrases=tuple(phrases))
+    return ScriptSection(start=str(start), states=tuple(states),
+                         fallback=check.optional_text(raw, "fallback", DEFAULT_FALLBACK), repeat_phrases=tuple(phrases))
 
 
 def _state(check: FieldCheck, name: str, raw: Raw, names: set[str]) -> State:
@@ -161,18 +160,18 @@ def _state(check: FieldCheck, name: str, raw: Raw, names: set[str]) -> State:
             check.at("intents").at(i).fail("must be an object")
             continue
         intents.append(_intent(check.at("intents").at(i), intent, names))
-    return State(name, say=check.text(raw, "say"), reprompt=check.text(raw, "reprompt", None),
-                 fallback=check.text(raw, "fallback", None), intents=tuple(intents))
+    return State(name, say=check.optional_text(raw, "say"), reprompt=check.optional_text(raw, "reprompt", None),
+                 fallback=check.optional_text(raw, "fallback", None), intents=tuple(intents))
 
 
 def _intent(check: FieldCheck, raw: Raw, names: set[str]) -> Intent:
     check.only(raw, {"name", "keywords", "regex", "dtmf", "say", "action", "goto", "extension"})
-    name = check.required_text(raw, "name", limit=40)
+    name = check.text(raw, "name", limit=40, required=True)
     keywords = [k.strip() for k in check.text_list(raw, "keywords")]
     for j, keyword in enumerate(keywords):
         if not keyword or len(keyword) > 100:
             check.at("keywords").at(j).fail("a keyword has 1-100 characters")
-    regex = check.text(raw, "regex", None, limit=500)
+    regex = check.optional_text(raw, "regex", None, limit=500)
     if regex:
         _check_regex(check.at("regex"), regex)
     dtmf = check.text_list(raw, "dtmf", limit=12)
@@ -181,10 +180,10 @@ def _intent(check: FieldCheck, raw: Raw, names: set[str]) -> Intent:
             check.at("dtmf").at(j).fail("one key: 0-9, * or #")
     if not (keywords or regex or dtmf):
         check.fail("an intent needs keywords, a regex or dtmf keys to match")
-    goto = check.text(raw, "goto", None, limit=40)
+    goto = check.optional_text(raw, "goto", None, limit=40)
     action = choose(raw.get("action", "goto" if goto else None), ACTIONS)
-    say = check.text(raw, "say")
-    extension = check.text(raw, "extension", None, limit=40)
+    say = check.optional_text(raw, "say")
+    extension = check.optional_text(raw, "extension", None, limit=40)
     if action is None:
         check.at("action").fail("must be one of goto, transfer, hang_up, say (or give goto)")
     elif action == "goto" and (not goto or goto not in names):
@@ -198,14 +197,9 @@ def _intent(check: FieldCheck, raw: Raw, names: set[str]) -> Intent:
 
 
 def _check_regex(check: FieldCheck, regex: str) -> None:
-    try:
-        re.compile(regex)
-    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}: OverflowError
-        check.fail(f"not a valid regular expression: {exc}")
-    else:
-        if _NESTED_REPEAT.search(regex):
-            check.fail("a repeated group that itself repeats, like (a+)+, can take exponential "
-                       "time; rewrite it without nesting")
+    problem = regex_problem(regex)
+    if problem:
+        check.fail(problem)
 
 
 # --- llm, speech, transfer -------------------------------------------------------------------------
@@ -218,16 +212,16 @@ def _llm(check: FieldCheck, raw: Raw) -> LlmSection:
         if not _EXTENSION.match(extension):
             check.at("allowed_extensions").at(j).fail("not a valid extension")
     return LlmSection(
-        instructions=check.text(raw, "instructions", DEFAULT_INSTRUCTIONS, limit=20000),
+        instructions=check.optional_text(raw, "instructions", DEFAULT_INSTRUCTIONS, limit=20000),
         base_url=check.url(raw, "base_url", DEFAULT_LLM_URL),
-        model=check.required_text(raw, "model", limit=200),
-        api_key=check.text(raw, "api_key", "", limit=1000),
-        temperature=check.number(raw, "temperature", None, 0, 2),
-        max_tokens=check.whole(raw, "max_tokens", 300, 1, 8192),
-        timeout_s=check.number(raw, "timeout_s", 10, 0.1, 120),
+        model=check.text(raw, "model", limit=200, required=True),
+        api_key=check.optional_text(raw, "api_key", "", limit=1000),
+        temperature=check.optional_number(raw, "temperature", None, 0, 2),
+        max_tokens=check.optional_whole(raw, "max_tokens", 300, 1, 8192),
+        timeout_s=check.optional_number(raw, "timeout_s", 10, 0.1, 120),
         allowed_extensions=tuple(extensions),
-        reprompt=check.text(raw, "reprompt", DEFAULT_LLM_REPROMPT),
-        apology=check.text(raw, "apology", DEFAULT_APOLOGY),
+        reprompt=check.optional_text(raw, "reprompt", DEFAULT_LLM_REPROMPT),
+        apology=check.optional_text(raw, "apology", DEFAULT_APOLOGY),
     )
 
 
@@ -240,7 +234,8 @@ def _stt(check: FieldCheck, raw: Raw) -> SttEndpoint:
     if provider == "openai" and not base_url:
         check.at("base_url").fail("required for an OpenAI-compatible endpoint")
     return SttEndpoint(provider=provider or "embedded", base_url=base_url,
-                       model=check.text(raw, "model", "whisper-1"), api_key=check.text(raw, "api_key", "", limit=1000))
+                       model=check.optional_text(raw, "model", "whisper-1"),
+                       api_key=check.optional_text(raw, "api_key", "", limit=1000))
 
 
 def _tts(check: FieldCheck, raw: Raw) -> TtsEndpoint:
@@ -251,9 +246,10 @@ def _tts(check: FieldCheck, raw: Raw) -> TtsEndpoint:
     base_url = check.url(raw, "base_url", None)
     if provider == "openai" and not base_url:
         check.at("base_url").fail("required for an OpenAI-compatible endpoint")
-    return TtsEndpoint(provider=provider or "embedded", base_url=base_url, model=check.text(raw, "model", "tts-1"),
-                       voice=check.text(raw, "voice", None, limit=100),
-                       api_key=check.text(raw, "api_key", "", limit=1000))
+    return TtsEndpoint(provider=provider or "embedded", base_url=base_url,
+                       model=check.optional_text(raw, "model", "tts-1"),
+                       voice=check.optional_text(raw, "voice", None, limit=100),
+                       api_key=check.optional_text(raw, "api_key", "", limit=1000))
 
 
 def _transfer(check: FieldCheck, raw: Raw) -> TransferPolicy:
@@ -261,5 +257,5 @@ def _transfer(check: FieldCheck, raw: Raw) -> TransferPolicy:
     mode = choose(raw.get("mode", "blind"), TRANSFER_MODES)
     if mode is None:
         check.at("mode").fail("must be 'blind' (hand the caller to the dialplan) or 'attended' (ring, then bridge)")
-    timeout = check.whole(raw, "timeout_s", DEFAULT_TRANSFER_TIMEOUT_S, 1, 120)
+    timeout = check.optional_whole(raw, "timeout_s", DEFAULT_TRANSFER_TIMEOUT_S, 1, 120)
     return TransferPolicy(mode=mode or "blind", timeout_s=timeout)
