@@ -53,6 +53,15 @@ class CaptureSpec:
     prefer_future: bool = True
     max_length: int = 500
 
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: the fields every kind has, and those that apply to this kind."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtmf": self.dtmf}
+        for key, kinds in _APPLIES.items():
+            value = getattr(self, key)
+            if self.kind in kinds and value is not None:
+                out[key] = value
+        return out
+
 
 @dataclass(frozen=True)
 class Captured:

@@ -25,11 +25,13 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from agent.errors import ToolSecretUnreadable
 from agent.fields import FieldCheck
 from agent.tool_schema import Parameters, parse_parameters
 
@@ -49,13 +51,15 @@ _URL = re.compile(r"^(https?://[^/?#{}\s@]+)(.*)$", re.DOTALL)
 _REST = re.compile(r"^(?:[/?][^#\s]*)?$")
 _MANAGED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-encoding", "te",
                     "trailer", "upgrade", "keep-alive", "proxy-authorization", "proxy-connection"}
+_CONTROL = dict.fromkeys(range(32))
 _TOOL_KEYS = {"name", "description", "parameters", "method", "url", "headers", "timeout_s", "filler", "apology"}
 
 
 @dataclass(frozen=True)
 class Header:
     name: str
-    value: str  # encrypted at rest when `secret`; decrypted only when the request is made
+    value: str = field(repr=False)
+    """Encrypted at rest when `secret`; decrypted only when the call starts."""
     secret: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -193,6 +197,21 @@ def parse_headers(fields: FieldCheck, raw: object) -> tuple[Header, ...]:
     return tuple(headers)
 
 
+# --- headers on the wire -------------------------------------------------------------------------
+
+def header_value(text: str) -> str:
+    """One line of ASCII: control characters dropped, anything else non-ASCII percent-encoded."""
+    return "".join(ch if 32 <= ord(ch) < 127 else quote(ch) for ch in text.translate(_CONTROL))
+
+
+def reveal_secret(header: Header, decrypt: Callable[[str], str]) -> str:
+    try:
+        return decrypt(header.value)
+    except ValueError as exc:
+        raise ToolSecretUnreadable(f"the secret header {header.name} cannot be decrypted; enter it again") from exc
+
+
+
 # --- secrets -------------------------------------------------------------------------------------
 
 def map_header_secrets(headers: Any, transform: Callable[[str], str]) -> Any:
@@ -223,11 +242,12 @@ def redact_tool_secrets(tools: Any) -> Any:
 def restore_header_secrets(submitted: Any, stored: Any) -> Any:
     """`submitted` headers with each secret still `SECRET_MASK` replaced by the stored one of that name."""
     out = copy.deepcopy(submitted)
-    old = {h["name"]: h.get("value") for h in _named(stored)}
+    old = {h["name"]: h.get("value") for h in _named(stored) if h.get("secret") is True}
     for header in _named(out):
         if header.get("value") == SECRET_MASK:
             kept = old.get(header["name"])
             header["value"] = kept if isinstance(kept, str) else ""
+            header["secret"] = True  # what is put back is the stored (encrypted) secret
     return out
 
 

@@ -35,7 +35,7 @@ from agent.errors import OutboundError, ToolArgumentsError, ToolSecretUnreadable
 from agent.hosts import HostPolicy
 from agent.outbound_http import Limits, OutboundClient, OutboundResponse
 from agent.text import format_value, render
-from agent.tool_definition import PLACEHOLDER, Header, ToolDefinition
+from agent.tool_definition import PLACEHOLDER, ToolDefinition, header_value, reveal_secret
 from agent.tool_schema import Scalar
 
 log = logging.getLogger("switchboard.agent.tools")
@@ -43,7 +43,6 @@ log = logging.getLogger("switchboard.agent.tools")
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RESULT_CHARS = 1500
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_CONTROL = dict.fromkeys(range(32))
 
 
 @dataclass(frozen=True)
@@ -134,18 +133,6 @@ def prepare_request(tool: ToolDefinition, arguments: Mapping[str, Scalar], varia
     elif rest:
         url = str(httpx.URL(url).copy_merge_params({k: format_value(v) for k, v in rest.items()}))
     return PreparedRequest(tool.method, url, headers, body)
-
-
-def header_value(text: str) -> str:
-    """One line of ASCII: control characters dropped, anything else non-ASCII percent-encoded."""
-    return "".join(ch if 32 <= ord(ch) < 127 else quote(ch) for ch in text.translate(_CONTROL))
-
-
-def reveal_secret(header: Header, decrypt: Callable[[str], str]) -> str:
-    try:
-        return decrypt(header.value)
-    except ValueError as exc:
-        raise ToolSecretUnreadable(f"the secret header {header.name} cannot be decrypted; enter it again") from exc
 
 
 def summarise(tool: str, response: OutboundResponse, max_chars: int = MAX_RESULT_CHARS) -> ToolResult:

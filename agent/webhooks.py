@@ -33,7 +33,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.errors import BadResponse, OutboundError, OutboundTimeout, OutboundUnreachable
@@ -54,7 +54,11 @@ _RETRYABLE_ERRORS = (OutboundTimeout, OutboundUnreachable, BadResponse)
 @dataclass(frozen=True)
 class WebhookTarget:
     url: str
-    secret: str  # encrypted at rest like the definition's other secrets
+    secret: str = field(default="", repr=False)
+    """Encrypted at rest like the definition's other secrets; '' until the web layer generates one."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "secret": self.secret}
 
 
 def new_secret() -> str:
@@ -81,9 +85,9 @@ def parse_webhooks(raw: object, path: str = "definition.webhooks") -> tuple[tupl
         url = url_template(target_fields.at("url"), section.get("url"))
         if PLACEHOLDER.search(url):
             target_fields.at("url").fail("a webhook URL has no {{placeholders}}")
-        secret = target_fields.text(section, "secret", limit=200, required=True)
-        if secret.strip() and len(secret) < 16:
-            target_fields.at("secret").fail("at least 16 characters (Switchboard can generate one)")
+        secret = target_fields.text(section, "secret", limit=200)
+        if secret.strip() and secret != SECRET_MASK and len(secret) < 16:
+            target_fields.at("secret").fail("at least 16 characters (or leave it blank: Switchboard generates one)")
         targets.append(WebhookTarget(url, secret))
     return (tuple(targets), errors) if not errors else ((), errors)
 
