@@ -198,14 +198,17 @@ def _ms(started: float) -> int:
 
 async def with_filler(outcome: Awaitable[ToolOutcome], filler: str, *,
                       after_s: float = 0.4) -> AsyncGenerator[Say | ToolOutcome, None]:
-    """Run a tool call; if it has not finished after `after_s`, yield `Say(filler)` first (the voice
-    session speaks it while the tool goes on), then yield the outcome. Closing the generator
-    (barge-in, hang-up) cancels the call."""
+    """Run a tool call the caller cannot interrupt (barge-in would cancel a request half sent):
+    first yield an empty non-interruptible `Say` (the voice session then ignores caller speech
+    as a barge-in; it is heard as the next turn); if the call has not finished after `after_s`,
+    `Say(filler)` (spoken while the call goes on); then the outcome. Closing the generator
+    (hang-up) cancels the call."""
     task = asyncio.ensure_future(outcome)
     try:
+        yield Say("", interruptible=False)
         done, _ = await asyncio.wait({task}, timeout=after_s)
         if not done and filler.strip():
-            yield Say(filler)
+            yield Say(filler, interruptible=False)
         yield await task
     finally:
         if not task.done():
