@@ -163,13 +163,10 @@ def build_payload(run: RunLike, events: Iterable[EventLike], variables: Mapping[
     """The webhook body. Tool calls come from `tool` events (data: name, arguments, status, error_id,
     elapsed_ms, result); the transcript from transcript/dtmf/action/error events."""
     transcript: list[dict[str, Any]] = []
-    tool_calls: list[dict[str, Any]] = []
+    events = list(events)
     for event in events:
         data = event.data or {}
-        if event.kind == "tool":
-            tool_calls.append({"at": event.at, **{k: data.get(k) for k in (
-                "name", "arguments", "status", "error_id", "elapsed_ms", "result")}})
-        elif event.kind in ("transcript", "dtmf", "action", "error"):
+        if event.kind in ("transcript", "dtmf", "action", "error"):
             entry: dict[str, Any] = {"at": event.at, "kind": "speech" if event.kind == "transcript" else event.kind,
                                      "role": event.role, "text": event.text or ""}
             for key in ("interrupted", "error_id", "action", "extension"):
@@ -181,8 +178,29 @@ def build_payload(run: RunLike, events: Iterable[EventLike], variables: Mapping[
         "caller_number": run.caller_number, "called_number": run.called_number, "status": run.status,
         "reason": run.reason, "error_id": run.error_id, "started_at": run.created_at,
         "answered_at": run.answered_at, "ended_at": run.ended_at, "duration_s": run.duration_s,
-        "transcript": transcript, "variables": dict(variables), "tool_calls": tool_calls,
+        "transcript": transcript, "variables": dict(variables), "tool_calls": tool_calls(events),
     }
+
+
+def tool_calls(events: Iterable[EventLike]) -> list[dict[str, Any]]:
+    """The call's tool calls from its "tool" events (data: name, arguments, status, error_id,
+    elapsed_ms, result)."""
+    keys = ("name", "arguments", "status", "error_id", "elapsed_ms", "result")
+    return [{"at": event.at, **{key: (event.data or {}).get(key) for key in keys}}
+            for event in events if event.kind == "tool"]
+
+
+def call_variables(events: Iterable[EventLike]) -> dict[str, Any]:
+    """The variables a call set, in order (a later value wins): the pre-call lookup's ("lookup"
+    events), then captured answers and saved tool answers ("variables" events)."""
+    variables: dict[str, Any] = {}
+    for event in events:
+        data = event.data or {}
+        found = data.get("variables") if event.kind == "lookup" else data.get("values") \
+            if event.kind == "variables" else None
+        if isinstance(found, dict):
+            variables.update(found)
+    return variables
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:

@@ -1,8 +1,14 @@
-"""HTML views: workflows — list, the editor (common fields + raw JSON), export/import, delete, and
-the turns of the editor page's test chat card (`web.views.chat`).
+"""HTML views: workflows — list, the editor (common fields, tools, lookup and webhooks as rows of
+fields, the rest as raw JSON), export/import, delete, and the turns of the editor page's test
+chat card (`web.views.chat`).
 
 Secrets follow `web.workflow_input`: saved encrypted, shown only as "set" (`redact_secrets`);
-the API key field is write-only (blank keeps the saved key).
+the API key and webhook secret fields are write-only (blank keeps the saved value). A generated
+webhook secret is shown once, on the page the save answers with.
+
+Rows: "Add a tool"/"Add a webhook" fetch a blank row (`GET /workflows/rows/tool`, htmx) or,
+without JavaScript, submit the form with `row_action`, which shows it again with the row added
+(or removed) and saves nothing.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from web.state import app_state
 from web.templating import is_htmx, path_for, redirect, render
 from web.views.chat import chat_context, play_turn
 from web.workflow_input import form_fields, from_form
+from web.workflow_sections import blank_tool, blank_webhook, new_key, row_keys, submitted_values
 
 MAX_IMPORT_BYTES = 500_000
 NOTICES = {"1": "Saved.", "imported": "Imported.",
@@ -84,31 +91,77 @@ def _saved_page(request: Request, workflow: Workflow, flag: str) -> Response:
 
 async def _save(request: Request, workflow: Workflow | None) -> Response:
     values = await form_values(request)
+    if values.get("row_action"):
+        return await _rearranged(request, workflow, values)
     clean, errors = from_form(values)
+    if clean is None:
+        return await _invalid(request, workflow, values, errors)
     state, org = app_state(request), org_id(request)
-    if clean is not None:
-        name, definition = clean
-        if workflow is None:
-            return _saved_page(request, await workflows.create_workflow(state, org, name, definition), "1")
-        saved = await workflows.update_workflow(state, org, workflow, name, definition)
-        if saved is None:
+    name, definition = clean
+    if workflow is None:
+        saved = await workflows.create_workflow(state, org, name, definition)
+    else:
+        found = await workflows.update_workflow(state, org, workflow, name, definition)
+        if found is None:
             raise ApiError(404, "not-found", "this workflow does not exist")
-        if not is_htmx(request):
-            return _saved_page(request, saved, "1")
-        return render(request, "workflows/_form.html", {
-            "workflow": saved, "values": _values(saved), "errors": {}, "notice": "Saved.",
-            "numbers": await workflows.numbers_using(state, org, saved.id),
-        })
-    shown: dict[str, Any] = {k: v for k, v in values.items() if k != "llm_api_key"}  # never echo a typed key
-    shown["llm_api_key_set"] = bool(workflow and _has_key(workflow.definition))
-    numbers = await workflows.numbers_using(state, org, workflow.id) if workflow else []
-    context: dict[str, Any] = {"workflow": workflow, "values": shown, "errors": errors, "numbers": numbers,
-                               "nav": "workflows"}
+        saved = found
+    if not is_htmx(request) and not saved.new_secrets:
+        return _saved_page(request, saved.workflow, "1")
+    context = {"workflow": saved.workflow, "values": _values(saved.workflow), "errors": {}, "notice": "Saved.",
+               "new_secrets": saved.new_secrets,
+               "numbers": await workflows.numbers_using(state, org, saved.workflow.id)}
     if is_htmx(request):
-        return render(request, "workflows/_form.html", context, status_code=422)
+        return render(request, "workflows/_form.html", context)
+    return render(request, "workflows/edit.html", await workflow_context(request, saved.workflow, **context))
+
+
+def _shown(workflow: Workflow | None, values: dict[str, str]) -> dict[str, Any]:
+    """The submitted values to show again: never a typed key or secret."""
+    shown: dict[str, Any] = {k: v for k, v in values.items() if k != "llm_api_key"}
+    shown["llm_api_key_set"] = bool(workflow and _has_key(workflow.definition))
+    shown |= submitted_values(values)
+    stored = (workflow.definition.get("webhooks") if workflow else None) or []
+    kept = {hook.get("url") for hook in stored if isinstance(hook, dict) and hook.get("secret")}
+    for row in shown["webhooks"]:
+        row["secret_set"] = row["url"].strip() in kept
+    return shown
+
+
+async def _invalid(request: Request, workflow: Workflow | None, values: dict[str, str],
+                   errors: dict[str, str], *, status: int = 422, notice: str = "") -> Response:
+    state, org = app_state(request), org_id(request)
+    numbers = await workflows.numbers_using(state, org, workflow.id) if workflow else []
+    context: dict[str, Any] = {"workflow": workflow, "values": _shown(workflow, values), "errors": errors,
+                               "numbers": numbers, "nav": "workflows", "notice": notice}
+    if is_htmx(request):
+        return render(request, "workflows/_form.html", context, status_code=status)
     if workflow is not None:
         context["chat"] = chat_context(request, workflow)
-    return render(request, "workflows/edit.html", context, status_code=422)
+    return render(request, "workflows/edit.html", context, status_code=status)
+
+
+async def _rearranged(request: Request, workflow: Workflow | None, values: dict[str, str]) -> Response:
+    """Without JavaScript: the form again with a row added or removed; nothing is saved."""
+    action = values["row_action"]
+    kind = "tool" if action.endswith("-tool") or action.startswith("remove-tool-") else "webhook"
+    if action.startswith("remove-"):
+        key = action.rsplit("-", 1)[1]
+        values = {k: v for k, v in values.items() if not k.startswith(f"{kind}-{key}-")}
+    elif action in ("add-tool", "add-webhook") and len(row_keys(values, kind)) < 20:
+        values = values | {f"{kind}-{new_key()}-url": ""}
+    return await _invalid(request, workflow, values, {}, status=200,
+                          notice="Not saved yet: save the workflow to keep these changes.")
+
+
+@page
+async def tool_row(request: Request) -> Response:
+    """A blank tool row for the form (htmx "Add a tool")."""
+    return render(request, "workflows/_tool_row.html", {"row": blank_tool(), "errors": {}})
+
+
+@page
+async def webhook_row(request: Request) -> Response:
+    return render(request, "workflows/_webhook_row.html", {"row": blank_webhook(), "errors": {}})
 
 
 def _has_key(definition: dict[str, Any]) -> bool:
@@ -172,12 +225,12 @@ async def import_workflow(request: Request) -> Response:
     document, name, errors = await _uploaded_document(request)
     if not errors:
         try:
-            workflow = await workflows.import_document(app_state(request), org_id(request), document, name)
+            saved = await workflows.import_document(app_state(request), org_id(request), document, name)
         except ApiError as exc:
             errors = {"file": "; ".join(f"{_field_label(k)}: {m}" for k, m in exc.fields.items()) or exc.message}
         else:
             flag = "imported-keys" if workflows.redacted_secrets(document) else "imported"
-            return _saved_page(request, workflow, flag)
+            return _saved_page(request, saved.workflow, flag)
     if is_htmx(request):
         return render(request, "workflows/_import.html", {"import_errors": errors}, status_code=422)
     return await _list_page(request, errors)
@@ -211,4 +264,6 @@ routes = [
     Route(BASE + "/import", import_workflow, methods=["POST"], name="workflow_import"),
     Route(ONE + "/export", export_workflow, name="workflow_export"),
     Route(ONE + "/chat", chat_turn, methods=["POST"], name="workflow_chat"),
+    Route(BASE + "/rows/tool", tool_row, name="workflow_tool_row"),
+    Route(BASE + "/rows/webhook", webhook_row, name="workflow_webhook_row"),
 ]
