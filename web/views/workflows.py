@@ -112,7 +112,8 @@ async def _save(request: Request, workflow: Workflow | None) -> Response:
                "numbers": await workflows.numbers_using(state, org, saved.workflow.id)}
     if is_htmx(request):
         return render(request, "workflows/_form.html", context)
-    return render(request, "workflows/edit.html", await workflow_context(request, saved.workflow, **context))
+    page = await workflow_context(request, saved.workflow)
+    return render(request, "workflows/edit.html", page | context)
 
 
 def _shown(workflow: Workflow | None, values: dict[str, str]) -> dict[str, Any]:
