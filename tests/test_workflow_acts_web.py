@@ -97,10 +97,15 @@ async def test_tool_errors_show_beside_their_field(browser: httpx.AsyncClient) -
 
 
 async def test_rows_are_added_and_removed_with_and_without_javascript(browser: httpx.AsyncClient) -> None:
-    fragment = await browser.get("/workflows/rows/tool", headers=HX)
-    assert fragment.status_code == 200 and fragment.text.count('class="tool-row"') == 1
-    assert "<html" not in fragment.text
     form = with_values(await new_form(browser), name="Rows")
+    fragment = await browser.post("/workflows", data=flat(form, **tool_fields("a1"), row_action="add-tool"),
+                                  headers=HX)  # htmx: only the new row, appended where it belongs
+    assert fragment.status_code == 200 and fragment.text.count('class="tool-row"') == 1
+    assert (fragment.headers["hx-retarget"], fragment.headers["hx-reswap"]) == ("#tool-rows", "beforeend")
+    assert "<form" not in fragment.text and 'id="tool-a1"' not in fragment.text
+    gone = await browser.post("/workflows", data=flat(form, **tool_fields("a1"), row_action="remove-tool-a1"),
+                              headers=HX)
+    assert (gone.text, gone.headers["hx-retarget"], gone.headers["hx-reswap"]) == ("", "#tool-a1", "delete")
     added = await browser.post("/workflows", data=flat(form, **tool_fields("a1"), row_action="add-tool"))
     assert added.status_code == 200 and added.text.count('class="tool-row"') == 2 and "Not saved yet" in added.text
     assert TOKEN not in added.text and "Authorization: " in added.text

@@ -6,9 +6,10 @@ Secrets follow `web.workflow_input`: saved encrypted, shown only as "set" (`reda
 the API key and webhook secret fields are write-only (blank keeps the saved value). A generated
 webhook secret is shown once, on the page the save answers with.
 
-Rows: "Add a tool"/"Add a webhook" fetch a blank row (`GET /workflows/rows/tool`, htmx) or,
-without JavaScript, submit the form with `row_action`, which shows it again with the row added
-(or removed) and saves nothing.
+Rows: "Add a tool", "Add a webhook" and each row's "Remove" are submit buttons (`row_action`);
+nothing is saved. With htmx the answer is only the new row (or nothing) with `HX-Retarget` and
+`HX-Reswap`, so what was typed elsewhere stays as it is; without JavaScript the whole form comes
+back with the row added or removed.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agent.definition import default_definition, redact_secrets
+from agent.tool_definition import MAX_TOOLS
+from agent.webhooks import MAX_TARGETS
 from data.errors import Conflict
 from data.models import Workflow
 from web.auth import org_id, page
@@ -105,8 +108,8 @@ async def _save(request: Request, workflow: Workflow | None) -> Response:
         if found is None:
             raise ApiError(404, "not-found", "this workflow does not exist")
         saved = found
-    if not is_htmx(request) and not saved.new_secrets:
-        return _saved_page(request, saved.workflow, "1")
+    if not saved.new_secrets and (workflow is None or not is_htmx(request)):
+        return _saved_page(request, saved.workflow, "1")  # a new workflow moves to its own page
     context = {"workflow": saved.workflow, "values": _values(saved.workflow), "errors": {}, "notice": "Saved.",
                "new_secrets": saved.new_secrets,
                "numbers": await workflows.numbers_using(state, org, saved.workflow.id)}
@@ -142,27 +145,25 @@ async def _invalid(request: Request, workflow: Workflow | None, values: dict[str
 
 
 async def _rearranged(request: Request, workflow: Workflow | None, values: dict[str, str]) -> Response:
-    """Without JavaScript: the form again with a row added or removed; nothing is saved."""
+    """A row added or removed; nothing is saved (see the module docstring)."""
     action = values["row_action"]
-    kind = "tool" if action.endswith("-tool") or action.startswith("remove-tool-") else "webhook"
+    kind = "tool" if action in ("add-tool",) or action.startswith("remove-tool-") else "webhook"
     if action.startswith("remove-"):
         key = action.rsplit("-", 1)[1]
+        if is_htmx(request):
+            return Response(status_code=200, headers={"HX-Retarget": f"#{kind}-{key}", "HX-Reswap": "delete"})
         values = {k: v for k, v in values.items() if not k.startswith(f"{kind}-{key}-")}
-    elif action in ("add-tool", "add-webhook") and len(row_keys(values, kind)) < 20:
+    elif action in ("add-tool", "add-webhook") and len(row_keys(values, kind)) < _MAX_ROWS[kind]:
+        if is_htmx(request):
+            row = blank_tool() if kind == "tool" else blank_webhook()
+            return render(request, f"workflows/_{kind}_row.html", {"row": row, "errors": {}},
+                          headers={"HX-Retarget": f"#{kind}-rows", "HX-Reswap": "beforeend"})
         values = values | {f"{kind}-{new_key()}-url": ""}
     return await _invalid(request, workflow, values, {}, status=200,
                           notice="Not saved yet: save the workflow to keep these changes.")
 
 
-@page
-async def tool_row(request: Request) -> Response:
-    """A blank tool row for the form (htmx "Add a tool")."""
-    return render(request, "workflows/_tool_row.html", {"row": blank_tool(), "errors": {}})
-
-
-@page
-async def webhook_row(request: Request) -> Response:
-    return render(request, "workflows/_webhook_row.html", {"row": blank_webhook(), "errors": {}})
+_MAX_ROWS = {"tool": MAX_TOOLS, "webhook": MAX_TARGETS}
 
 
 def _has_key(definition: dict[str, Any]) -> bool:
@@ -265,6 +266,4 @@ routes = [
     Route(BASE + "/import", import_workflow, methods=["POST"], name="workflow_import"),
     Route(ONE + "/export", export_workflow, name="workflow_export"),
     Route(ONE + "/chat", chat_turn, methods=["POST"], name="workflow_chat"),
-    Route(BASE + "/rows/tool", tool_row, name="workflow_tool_row"),
-    Route(BASE + "/rows/webhook", webhook_row, name="workflow_webhook_row"),
 ]
