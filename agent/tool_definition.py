@@ -179,6 +179,7 @@ def parse_headers(fields: FieldCheck, raw: object) -> tuple[Header, ...]:
     if len(raw) > MAX_HEADERS:
         fields.fail(f"at most {MAX_HEADERS} headers")
     headers: list[Header] = []
+    names: set[str] = set()
     for index, item in enumerate(raw[:MAX_HEADERS]):
         header_fields = fields.at(index)
         section = header_fields.obj(item)
@@ -190,6 +191,9 @@ def parse_headers(fields: FieldCheck, raw: object) -> tuple[Header, ...]:
             header_fields.at("name").fail("a header name has letters, digits and - (no spaces or colons)")
         elif name.lower() in _MANAGED_HEADERS:
             header_fields.at("name").fail(f"{name} is set by Switchboard")
+        elif name.lower() in names:
+            header_fields.at("name").fail("another header has this name")
+        names.add(name.lower())
         value = header_fields.text(section, "value", limit=4000)
         if not all(32 <= ord(ch) < 127 for ch in value):
             header_fields.at("value").fail("must be one line of ASCII text")

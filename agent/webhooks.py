@@ -85,6 +85,8 @@ def parse_webhooks(raw: object, path: str = "definition.webhooks") -> tuple[tupl
         url = url_template(target_fields.at("url"), section.get("url"))
         if PLACEHOLDER.search(url):
             target_fields.at("url").fail("a webhook URL has no {{placeholders}}")
+        elif url and url in (target.url for target in targets):
+            target_fields.at("url").fail("another webhook has this URL")
         secret = target_fields.text(section, "secret", limit=200)
         if secret.strip() and secret != SECRET_MASK and len(secret) < 16:
             target_fields.at("secret").fail("at least 16 characters (or leave it blank: Switchboard generates one)")
