@@ -105,3 +105,24 @@ async def test_a_tool_answer_becomes_variables_the_next_prompt_says(runtime: Age
     assert recorder.of("transcript", "agent")[1][1] == "There are 3 tables free."
     assert [d for _, _, d in recorder.of("variables")] == [{"source": "tool", "values": {"slots": 3}}]
     assert recorder.of("tool")[0][2]["status"] == 200
+
+
+async def test_a_lookup_that_fails_is_a_run_event_and_the_greeting_goes_on(runtime: AgentRuntime,  # noqa: F811
+                                                                         system: UserSystem) -> None:
+    system.route("/lookup", json_reply({"first_name": "Ada"}))
+    raw = definition(system) | {"greeting": "Hello {{first_name}}.", "pre_call": {"url": system.url("/lookup")}}
+    client = OutboundClient()
+    call, recorder = LoopbackCall(), Recorder()
+    task = asyncio.create_task(runtime.run(call, clean(raw), dict(CONTEXT), recorder,
+                                           outside=Outside(client)))  # loopback is not an allowed host here
+    await call.until(lambda: len(call.marks) >= 2, 20)
+    call.press("2")  # nothing in the menu: the fallback, the call goes on
+    await call.until(lambda: len(recorder.of("transcript", "agent")) >= 2, 10)
+    await call.hang_up_by_caller()
+    await asyncio.wait_for(task, 10)
+    await call.aclose()
+    await client.aclose()
+    [(_, summary, lookup)] = recorder.of("lookup")
+    assert lookup["error_id"] == "tool-host-not-allowed" and lookup["variables"] == {} and system.received == []
+    assert "the call goes on without its variables" in (summary or "")
+    assert recorder.of("transcript", "agent")[0][1] == "Hello . Press 1 to check."
