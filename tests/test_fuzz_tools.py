@@ -15,7 +15,19 @@ from agent.definition import map_secrets, redact_secrets, restore_secrets, valid
 from tests.conftest import Tenant
 from tests.test_api import WORKFLOWS
 from tests.test_fuzz_forms import (
-    EXAMPLES, check, finite, fuzz, intent, maybe, nasty_text, number, objects, regexes, section, send_json, short,
+    EXAMPLES,
+    check,
+    finite,
+    fuzz,
+    intent,
+    maybe,
+    nasty_text,
+    number,
+    objects,
+    regexes,
+    section,
+    send_json,
+    short,
 )
 
 __all__ = ["objects"]  # the fixture, used by the API tests below

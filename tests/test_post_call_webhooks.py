@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from agent.tools import ToolResult, tool_event
-from agent.webhooks import SIGNATURE_HEADER, verify_signature
+from agent.webhooks import SIGNATURE_HEADER, signature_header, verify_signature
 from app import create_app
 from data.store import Store
 from tests.conftest import Tenant, asgi_client
@@ -150,3 +151,17 @@ async def test_pending_deliveries_resume_after_a_restart(settings: Settings, sys
         await until(delivered)
     assert len(system.received) == 3 and tried in (1, 2)  # no attempt lost or repeated across the restart
     assert verify_signature(secret, system.received[-1].headers[SIGNATURE_HEADER.lower()], system.received[-1].body)
+
+
+def test_the_receiver_check_in_the_readme_accepts_exactly_our_signatures() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # the receiver code as documented
+    verify = namespace["verify"]
+    body = b'{"event":"call.ended","run_id":1}'
+    header = signature_header("whsec_" + "k" * 30, body, int(time.time()))
+    assert verify("whsec_" + "k" * 30, header, body)
+    assert not verify("whsec_" + "j" * 30, header, body) and not verify("whsec_" + "k" * 30, header, body + b" ")
+    old = signature_header("whsec_" + "k" * 30, body, int(time.time()) - 600)
+    assert not verify("whsec_" + "k" * 30, old, body)

@@ -10,7 +10,13 @@ from playwright.sync_api import Page, expect
 
 from data.secretbox import SecretBox
 from tests.browser.ui import (
-    SECRET_KEY, Server, assert_htmx_hygiene, assert_same_document, assert_secret_absent, create_workflow, mark_page,
+    SECRET_KEY,
+    Server,
+    assert_htmx_hygiene,
+    assert_same_document,
+    assert_secret_absent,
+    create_workflow,
+    mark_page,
     unique,
 )
 
