@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 from agent.definition import WorkflowDefinition, as_definition
-from agent.dialog import Dialog, HangUp, Heard, Note, Pressed, Say, Silent, Step, Transfer, build_dialog
+from agent.dialog import Dialog, HangUp, Heard, Note, Pressed, Say, Silent, Step, Transfer
+from agent.engines import build_dialog
 from agent.errors import AgentError
 from agent.outside import Outside, pre_call_variables, tool_runner
 from agent.text import render

@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
-
-import httpx
-
-from agent.definition import WorkflowDefinition
-from agent.errors import DefinitionInvalid
-
-if TYPE_CHECKING:
-    from agent.tools import ToolRunner
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -87,16 +79,3 @@ class Dialog(Protocol):
         caller is still on the line and the conversation goes on."""
     def snapshot(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
-
-
-def build_dialog(definition: WorkflowDefinition, context: dict[str, Any], *, http: httpx.AsyncClient | None = None,
-                 snapshot: dict[str, Any] | None = None, tools: ToolRunner | None = None) -> Dialog:
-    """The engine the definition asks for. `http` is used (not closed) by the LLM engine; `tools`
-    runs the definition's HTTP tools (without it a tool call fails as tool-unavailable)."""
-    if definition.engine == "llm":
-        if definition.llm is None:
-            raise DefinitionInvalid({"definition.llm": "the llm engine needs an llm section with at least a model"})
-        from agent.llm import LlmDialog
-        return LlmDialog(definition.llm, definition.greeting, context, http=http, snapshot=snapshot, tools=tools)
-    from agent.script import ScriptDialog
-    return ScriptDialog(definition.script, definition.greeting, context, snapshot=snapshot, tools=tools)

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from agent.definition import EMBEDDED_VOICES, WorkflowDefinition, as_definition
-from agent.dialog import build_dialog
+from agent.engines import build_dialog
 from agent.errors import DefinitionInvalid, SpeechError
 from agent.outbound_http import OutboundClient
 from agent.outside import Outside, pre_call_variables, tool_runner

@@ -37,7 +37,8 @@ from web.workflow_sections import blank_tool, blank_webhook, new_key, row_keys, 
 
 MAX_IMPORT_BYTES = 500_000
 NOTICES = {"1": "Saved.", "imported": "Imported.",
-           "imported-keys": "Imported. Exports leave API keys out: enter them again below."}
+           "imported-keys": "Imported. Exports leave secrets out (API keys, secret headers): enter them again below; "
+                            "webhooks get new signing secrets (generate one to see it)."}
 
 
 async def load_workflow(request: Request) -> Workflow:
