@@ -199,7 +199,8 @@ def test_a_second_server_on_the_same_database_is_one_line_naming_the_first(tmp_p
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: read_lock(db).get("pid") == first.pid, timeout=20)
-        result = run_app("--db", str(db), "--port", str(free_port()), env=clean_env(SWITCHBOARD_SECRET_KEY="e2e-secret"))
+        result = run_app("--db", str(db), "--port", str(free_port()),
+                         env=clean_env(SWITCHBOARD_SECRET_KEY="e2e-secret"))
         line = one_line_error(result, "server-running")
         assert result.returncode == 4
         assert f"pid {first.pid}" in line and f"port {first_port}" in line and f"kill {first.pid}" in line
