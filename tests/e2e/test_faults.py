@@ -217,6 +217,8 @@ async def test_rest_calls_that_fail_with_500_fail_the_call_and_hang_up(tmp_path:
         await settled(s)
         s.fake.rest_fail_500(True, path_prefix="/asterisk/info")  # the link's version probe fails: not fatal
         await s.fake.drop_events_socket()
+        # The link may still say "connected" (the drop is not noticed yet): wait for the app to be back.
+        await s.wait(lambda: APP in s.fake.registered_apps)
         await s.wait_connected(timeout=5)
         s.fake.rest_fail_500(False)
         again = await s.fake.place_inbound_call("2", "8000")
