@@ -388,7 +388,10 @@ def restore(source: Path, db_path: Path, *, recordings: bool = False, force_stop
             count = check_recordings_archive(archive)
             unpacked.mkdir(parents=True)
             with tarfile.open(archive, "r") as tar:
-                tar.extractall(unpacked, filter="data")
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(unpacked, filter="data")
+                else:  # Python < 3.11.4 (Debian 12 has 3.11.2): no filters; the members are checked above
+                    tar.extractall(unpacked)
         # Everything checked. Only now: is the database free? Then swap.
         lock = stop_server(db_path) if force_stop else ServerLock.acquire(db_path, purpose="restore")
         try:
