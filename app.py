@@ -228,8 +228,9 @@ def _cli_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cli_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from data.backup import BackupInvalid, ServerRunning, restore
+    from data.backup import BackupInvalid, ServerRunning
     from data.migrations import latest_version
+    from data.restore import restore
 
     try:
         report = restore(Path(args.file), settings.db_path, recordings=args.recordings, force_stop=args.force_stop)

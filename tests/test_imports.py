@@ -45,7 +45,7 @@ PRODUCT = ("app.py", "ari", "agent", "media", "web", "data")
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
 # Over the limits on this branch and split by another change of issue 13 (agent: the workflow-model
 # change; web: routes by resource; data/backup.py: the quality-gate step). Remove each once it fits.
-STILL_TOO_BIG = {"agent/voice.py", "web/routes.py", "data/backup.py"}
+STILL_TOO_BIG: set[str] = set()
 
 
 def product_modules() -> list[Path]:
@@ -132,7 +132,7 @@ def import_graph() -> dict[str, set[str]]:
 
 # Cycles on this branch in code another change of issue 13 rewrites (agent.dialog ⇄ agent.llm and
 # agent.script through build_dialog's lazy imports; web.views_chat ⇄ web.views_workflows).
-CYCLES_ELSEWHERE = {"agent", "web"}
+CYCLES_ELSEWHERE = {"agent"}
 
 
 @pytest.mark.parametrize("package", [
