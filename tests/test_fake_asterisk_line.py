@@ -3,7 +3,6 @@ the Python API and from the control surface. Real loopback sockets, as in the ot
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -13,9 +12,10 @@ from tests.fake_asterisk import EchoPath, LineNoise
 from tests.fake_asterisk.codecs import ULAW, decode, encode
 from tests.fake_asterisk.harness import wait_for
 from tests.fake_asterisk.line import REFERENCE_SPEECH_DBFS, burst, level_of
+from tests.fixtures import TRACES_DIR
 from tests.test_fake_asterisk_behaviour import Rig, rig  # noqa: F401  (the fixture)
 
-TRACE = Path(__file__).resolve().parents[2] / "shared" / "asterisk-traces" / "echo_roundtrip.jsonl"
+TRACE = TRACES_DIR / "echo_roundtrip.jsonl"
 
 
 def chirp(frames: int, level_dbfs: float = -12.0) -> bytes:
@@ -77,7 +77,6 @@ async def test_plain_echo_returns_each_frame_in_the_tick_it_played(rig: Rig) -> 
     assert [f.data for f in far.sent] == [f.data for f in rec.played]
 
 
-@pytest.mark.skipif(not TRACE.exists(), reason="needs ../shared/asterisk-traces")
 def test_the_trace_echo_timing_the_fake_follows() -> None:
     recs = [json.loads(line) for line in TRACE.read_text().splitlines()]
     binary = [r for r in recs if r["channel"] == "media_ws" and r["kind"] == "binary"]

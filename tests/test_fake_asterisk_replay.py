@@ -1,6 +1,6 @@
 """Replay every golden trace of a real Asterisk against the fake and require the same behaviour.
 
-For each scenario in ``shared/asterisk-traces`` the replayer (tests/fake_asterisk/replay.py) issues
+For each scenario in ``tests/fixtures/asterisk-traces`` the replayer (tests/fake_asterisk/replay.py) issues
 the probe's REST requests, event-socket connects, media messages and CLI actions, waiting on
 conditions (never fixed sleeps) before each one, then diffs per-channel ARI event sequences and JSON
 shapes, REST statuses/bodies, media handshakes, control messages and close codes.
@@ -17,10 +17,7 @@ import pytest
 
 from tests.fake_asterisk import FakeAsterisk
 from tests.fake_asterisk.harness import EventsClient, MediaServer, wait_for
-from tests.fake_asterisk.replay import ARI_PASS, ARI_USER, Rec, Replayer, load_trace, traces_dir
-
-if not traces_dir().is_dir():  # pragma: no cover - depends on the checkout layout
-    pytest.skip(f"golden traces not found at {traces_dir()} (set SWITCHBOARD_SHARED)", allow_module_level=True)
+from tests.fake_asterisk.replay import ARI_PASS, ARI_USER, Rec, Replayer, load_trace
 
 TONE = bytes((0x80 + (i * 7) % 100) for i in range(160)) * 10  # 0.2 s of non-silent µ-law
 

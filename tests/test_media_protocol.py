@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,9 @@ from media import protocol as mp
 from media.commands import CommandError, format_command
 from media.protocol import ControlParseError, parse_control
 from tests.fake_asterisk.media_protocol import Command, format_control, parse_command
+from tests.fixtures import TRACE_FILES, TRACES_DIR
 
-
-def _shared_dir() -> Path:
-    """``<repo>/../shared``, or ``$SWITCHBOARD_SHARED`` (CI clones the repo elsewhere)."""
-    override = os.environ.get("SWITCHBOARD_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
-
-
-TRACE_DIR = _shared_dir() / "asterisk-traces"
-TRACE_FILES = sorted(TRACE_DIR.glob("*.jsonl"))
+TRACE_DIR = TRACES_DIR
 KNOWN_NAMES = {
     "MEDIA_START": mp.MediaStart,
     "MEDIA_XOFF": mp.MediaXoff,
@@ -58,7 +50,7 @@ def _name_of(text: str) -> str:
 
 
 def test_the_traces_are_there() -> None:
-    assert len(TRACE_FILES) >= 14, f"no traces under {TRACE_DIR}; set SWITCHBOARD_SHARED"
+    assert len(TRACE_FILES) >= 14, f"no traces under {TRACE_DIR}"
 
 
 # --- every recorded text frame ---------------------------------------------------------------

@@ -51,31 +51,32 @@ def server_lifespan(settings: Settings, load_agent: AgentLoader | None, ari_sett
 @contextlib.asynccontextmanager
 async def _running(app: Starlette, settings: Settings, load_agent: AgentLoader | None,
                    ari_settings: AriSettings | None) -> AsyncIterator[None]:
-    store = await Store.open(settings.db_path, settings.secret_key)
-    closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
-    if closed:
-        log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
-    gate = await open_gate(store, settings, app.url_path_for("setup"))
-    registry = MediaRegistry()
-    outbound = OutboundClient()
-    webhooks = PostCallWebhooks(store, outbound, retry=RetryPolicy(base_s=settings.webhook_retry_base_s))
-    webhooks.start()
-    telephony: Telephony = NullTelephony()
-    agent_close: AgentClose | None = None
-    if load_agent is not None:
-        agent, agent_close = await load_agent(store, outbound)
-        timing = ari_settings or AriSettings(call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
-        telephony = AriTelephony(AriService(store, registry, agent, timing))
-    AppState(settings, store, telephony, registry, gate, outbound, webhooks).attach(app)
-    await telephony.start()
-    housekeeping = Housekeeping.start(store, settings)
-    try:
+    # Each step's undo is pushed once it succeeded, so a start-up that fails half-way still closes
+    # the store: its connection threads would otherwise keep the process alive (a hang).
+    async with contextlib.AsyncExitStack() as undo:
+        store = await Store.open(settings.db_path, settings.secret_key)
+        undo.push_async_callback(store.close)
+        closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
+        if closed:
+            log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
+        gate = await open_gate(store, settings, app.url_path_for("setup"))
+        registry = MediaRegistry()
+        outbound = OutboundClient()
+        undo.push_async_callback(outbound.aclose)
+        webhooks = PostCallWebhooks(store, outbound, retry=RetryPolicy(base_s=settings.webhook_retry_base_s))
+        webhooks.start()  # stopped after the calls ended, so their webhooks are queued first
+        undo.push_async_callback(webhooks.stop)
+        telephony: Telephony = NullTelephony()
+        if load_agent is not None:
+            agent, agent_close = await load_agent(store, outbound)
+            if agent_close is not None:
+                undo.push_async_callback(agent_close)
+            timing = ari_settings or AriSettings(
+                call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
+            telephony = AriTelephony(AriService(store, registry, agent, timing))
+        AppState(settings, store, telephony, registry, gate, outbound, webhooks).attach(app)
+        await telephony.start()
+        undo.push_async_callback(telephony.stop)
+        housekeeping = Housekeeping.start(store, settings)
+        undo.push_async_callback(housekeeping.stop)
         yield
-    finally:
-        await housekeeping.stop()
-        await telephony.stop()
-        if agent_close is not None:
-            await agent_close()
-        await webhooks.stop()
-        await outbound.aclose()
-        await store.close()

@@ -7,7 +7,6 @@ real server's media endpoint; the server runs its real voice agent.
 """
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -24,11 +23,11 @@ from playwright.sync_api import Page, expect
 from tests.browser.ui import (
     PHONE, Server, add_number, assert_fits_width, assert_htmx_hygiene, assert_same_document, mark_page, post_form,
 )
+from tests.fixtures import CALLERS_DIR
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-CALLERS = Path(os.environ.get("SWITCHBOARD_SHARED", ROOT.parent / "shared")) / "audio" / "callers"
 APP, PASSWORD, WS_CLIENT = "opsline", "ops-Secret-1", "opsws"
 GREETING = "Thanks for calling the operations line."
 
@@ -146,7 +145,7 @@ def test_a_call_page_follows_the_call_then_plays_its_recording(page: Page, fake:
     # The agent greets (its turn appears once spoken), the caller asks, the agent's STT hears it.
     agent_turn = page.locator("#timeline li", has_text=GREETING)
     expect(agent_turn).to_contain_text("Agent", timeout=20_000)
-    fake.post(f"/_fake/calls/{channel}/say", {"audio_file": str(CALLERS / "01.ul")})
+    fake.post(f"/_fake/calls/{channel}/say", {"audio_file": str(CALLERS_DIR / "01.ul")})
     expect(page.locator("#timeline li", has_text="opening hours")).to_contain_text("Caller", timeout=20_000)
 
     fake.post(f"/_fake/calls/{channel}/hangup", {"cause": 16})

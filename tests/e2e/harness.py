@@ -3,7 +3,6 @@ with a configuration, a workflow and a phone number ready: what the end-to-end t
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,12 +23,12 @@ from data.models import TelephonyConfig, Workflow
 from data.store import Store
 from media.session import Closed, MediaSession
 from tests.fake_asterisk import FakeAsterisk
+from tests.fixtures import caller_ulaw
 from web.accounts import create_organization
 from web.settings import Settings
 from web.state import app_state
 
 APP, PASSWORD, WS_CLIENT = "dograh", "s3cr&t#:%", "dograh"
-SHARED = Path(os.environ.get("SWITCHBOARD_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 FAST_LINKS = LinkTiming(initial_delay=0.05, factor=2.0, max_delay=0.2, slow_retry_delay=0.3, stable_after=0.5,
                         ping_interval=0.5, ping_timeout=0.5, open_timeout=2.0, close_timeout=0.5)
 
@@ -37,7 +36,7 @@ FAST_RECONCILE = ReconcileTiming(grace_s=0.2, rest_timeout_s=2.0, retry_delays_s
 
 
 def caller_audio(n: int) -> bytes:
-    return (SHARED / "audio" / "callers" / f"{n:02d}.ul").read_bytes()
+    return caller_ulaw(n)
 
 
 @dataclass

@@ -199,7 +199,8 @@ async def test_rest_calls_that_hang_time_out_and_the_call_fails_cleanly(tmp_path
         assert run.status == "failed" and run.error_id == "ari-timeout", run
         # answer (2 s) + hang-up attempt (2 s): the timeouts applied, nothing waited for ever
         assert took < 2.0 + 2.0 + 1.5, took
-        assert s.service.controls[s.config.id].calls == {}
+        # The run is finished before the call's teardown completes: wait for "no live call".
+        await s.wait(lambda: s.service.snapshot().active_calls == 0)
         status = s.service.status(s.config.id)
         assert status is not None and status.state is LinkState.CONNECTED  # the events socket was fine
         s.fake.rest_hang(False)  # the held requests go through late: the answer, then the hang-up
@@ -217,6 +218,8 @@ async def test_rest_calls_that_fail_with_500_fail_the_call_and_hang_up(tmp_path:
         await settled(s)
         s.fake.rest_fail_500(True, path_prefix="/asterisk/info")  # the link's version probe fails: not fatal
         await s.fake.drop_events_socket()
+        # The link may still say "connected" (the drop is not noticed yet): wait for the app to be back.
+        await s.wait(lambda: APP in s.fake.registered_apps)
         await s.wait_connected(timeout=5)
         s.fake.rest_fail_500(False)
         again = await s.fake.place_inbound_call("2", "8000")

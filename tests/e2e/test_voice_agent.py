@@ -1,6 +1,6 @@
 """The embedded voice agent on a real call: fake Asterisk ⇄ Switchboard ⇄ Whisper/hibari, offline.
 
-Caller audio is the Piper voice of shared/audio/callers; the agent speaks with hibari, so the two
+Caller audio is the Piper voice of tests/fixtures/callers; the agent speaks with hibari, so the two
 voices differ."""
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from .codecs import MediaFormat, decode, encode
 
 TICK_S = 0.020
 REFERENCE_SPEECH_DBFS = -18.0
-"""Active speech level of the caller phrases (shared/audio/callers), the reference for an SNR."""
+"""Active speech level of the caller phrases (tests/fixtures/callers), the reference for an SNR."""
 
 
 @dataclass(frozen=True)

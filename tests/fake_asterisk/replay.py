@@ -1,4 +1,4 @@
-"""Replay a golden trace (``shared/asterisk-traces/*.jsonl``) against the fake and diff the outcome.
+"""Replay a golden trace (``tests/fixtures/asterisk-traces/*.jsonl``) against the fake and diff the outcome.
 
 The replayer acts as the probe did: it issues the traced REST requests, opens the traced event
 sockets, sends the traced media messages and performs the CLI actions through the fake's control
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,23 +23,16 @@ import httpx
 import websockets
 from websockets.asyncio.client import connect
 
+from ..fixtures import TRACES_DIR
 from .core import FakeAsterisk
 from .harness import EventsClient, MediaConn, MediaServer, wait_for
 
 ARI_USER, ARI_PASS = "dograh", "secret123"
 
 
-def shared_dir() -> Path:
-    """``$SWITCHBOARD_SHARED`` or ``<repo>/../shared`` (CI clones the repo beside a copy of shared/)."""
-    env = os.environ.get("SWITCHBOARD_SHARED")
-    if env:
-        return Path(env)
-    repo_root = Path(__file__).resolve().parents[2]
-    return repo_root.parent / "shared"
-
-
 def traces_dir() -> Path:
-    return shared_dir() / "asterisk-traces"
+    """The golden traces kept in the repo (tests/fixtures/asterisk-traces)."""
+    return TRACES_DIR
 
 
 @dataclass
