@@ -18,18 +18,20 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 
+from agent.outbound_http import OutboundClient
 from ari.calls import AgentRunner
 from ari.service import AriSettings
 from data.errors import DatabaseError
 from data.store import Store
 from web import startup
+from web.call_agent import CallAgent
 from web.csrf import CsrfMiddleware
 from web.errors import ApiError
 from web.handlers import api_error, http_error, server_error
@@ -38,6 +40,9 @@ from web.logs import configure as configure_logging
 from web.routes import routes
 from web.settings import Settings
 
+if TYPE_CHECKING:
+    from agent.runtime import AgentRuntime
+
 log = logging.getLogger("switchboard")
 
 AgentFactory = Callable[[], Awaitable[AgentRunner]]
@@ -45,12 +50,13 @@ AgentFactory = Callable[[], Awaitable[AgentRunner]]
 
 def create_app(
     settings: Settings, *, agent_factory: AgentFactory | None = None, ari_settings: AriSettings | None = None,
-    with_ari: bool = True,
+    with_ari: bool = True, agent_runtime: AgentRuntime | None = None,
 ) -> Starlette:
     """The ASGI app. The database, ARI links and agent models open in the lifespan, so building
-    an app is cheap. Tests pass their own agent and faster timings; `with_ari=False` gives an
-    admin without Asterisk links."""
-    load_agent = functools.partial(_load_agent, agent_factory) if with_ari else None
+    an app is cheap. Tests pass their own agent (`agent_factory`), or an already loaded runtime
+    to run as in production (`agent_runtime`: tools, lookups, allowed hosts), and faster timings;
+    `with_ari=False` gives an admin without Asterisk links."""
+    load_agent = functools.partial(_load_agent, agent_factory, agent_runtime) if with_ari else None
     trusted = [settings.public_url] if settings.public_url else []
     app = Starlette(
         routes=routes(),
@@ -72,13 +78,15 @@ def _session_key(settings: Settings) -> str:
 
 
 async def _load_agent(
-    factory: AgentFactory | None, store: Store,
+    factory: AgentFactory | None, loaded: AgentRuntime | None, store: Store, client: OutboundClient,
 ) -> tuple[AgentRunner, Callable[[], Awaitable[None]] | None]:
-    """The voice agent: the test's own, or the embedded runtime (models load once, here)."""
+    """The voice agent: the test's own, or the embedded runtime (models load once, here) wired to
+    the server (`web.call_agent`)."""
     if factory is not None:
         return await factory(), None
+    if loaded is not None:
+        return CallAgent(loaded, store, client), None  # the caller owns (and closes) the runtime
     try:
-        from agent.definition import map_secrets
         from agent.runtime import AgentRuntime
 
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -86,12 +94,7 @@ async def _load_agent(
     except Exception as exc:  # the admin must still come up; calls then fail with this reason
         log.exception("voice agent unavailable error_id=agent-unavailable")
         return _unavailable_agent(f"{type(exc).__name__}: {exc}"), None
-
-    async def run(call: Any, definition: Mapping[str, Any], context: dict[str, Any], on_event: Any) -> Any:
-        # API keys in a definition are stored encrypted; the agent needs them in clear.
-        return await runtime.run(call, map_secrets(dict(definition), store.box.decrypt), context, on_event)
-
-    return run, runtime.close
+    return CallAgent(runtime, store, client), runtime.close
 
 
 @dataclass(frozen=True)

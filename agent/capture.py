@@ -20,7 +20,7 @@ from typing import Any
 
 from agent.capture_dates import Order, date_from_keys, parse_date
 from agent.capture_numbers import digits_from_keys, number_from_keys, parse_digits, parse_number
-from agent.fields import IDENTIFIER, Fields
+from agent.fields import IDENTIFIER, FieldCheck
 from agent.text import normalise, words
 
 KINDS = ("number", "digits", "date", "yes_no", "text", "regex")
@@ -53,6 +53,15 @@ class CaptureSpec:
     prefer_future: bool = True
     max_length: int = 500
 
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: the fields every kind has, and those that apply to this kind."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtmf": self.dtmf}
+        for key, kinds in _APPLIES.items():
+            value = getattr(self, key)
+            if self.kind in kinds and value is not None:
+                out[key] = value
+        return out
+
 
 @dataclass(frozen=True)
 class Captured:
@@ -81,7 +90,7 @@ class NotCaptured:
 def parse_capture(raw: object, path: str) -> tuple[CaptureSpec | None, dict[str, str]]:
     """A capture definition and its field errors (keyed `<path>.<field>`)."""
     errors: dict[str, str] = {}
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     section = fields.obj(raw)
     if section is None:
         return None, errors
@@ -108,7 +117,7 @@ def parse_capture(raw: object, path: str) -> tuple[CaptureSpec | None, dict[str,
     return (None, errors) if errors else (spec, errors)
 
 
-def _optional_number(fields: Fields, section: Mapping[str, Any], key: str) -> float | None:
+def _optional_number(fields: FieldCheck, section: Mapping[str, Any], key: str) -> float | None:
     return fields.number(section, key, 0, -1e15, 1e15) if key in section else None
 
 

@@ -9,7 +9,9 @@
     await chat.aclose()                           # resumes a conversation across HTTP requests
 
 Endings follow the voice session's rules: a hang-up adds the farewell, a transfer ends the chat,
-a dialog failure (an unreachable LLM) gives the apology and ends it.
+a dialog failure (an unreachable LLM) gives the apology and ends it. With `outside`
+(`agent.outside`) the chat runs the pre-call lookup at the start (the caller number is "test")
+and calls the workflow's tools for real; lookups, tool calls and variables show as actions.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from typing import Any
 import httpx
 
 from agent.definition import WorkflowDefinition, as_definition
-from agent.dialog import Dialog, HangUp, Heard, Pressed, Say, Silent, Step, Transfer, build_dialog
+from agent.dialog import Dialog, HangUp, Heard, Note, Pressed, Say, Silent, Step, Transfer
+from agent.engines import build_dialog
 from agent.errors import AgentError
+from agent.outside import Outside, pre_call_variables, tool_runner
 from agent.text import render
 
 
@@ -31,7 +35,9 @@ class ChatReply:
     """What the agent says, sentence groups in order."""
     actions: list[dict[str, Any]] = field(default_factory=list)
     """{"action": "transfer", "extension": "7000"} / {"action": "hang_up", "reason": ...} /
-    {"action": "error", "error_id": ..., "message": ...}"""
+    {"action": "error", "error_id": ..., "message": ...} / {"action": "tool", "name", "arguments",
+    "status", "error_id", "result", "elapsed_ms"} / {"action": "variables", "source", "values"} /
+    {"action": "capture", "name", "reason", "gave_up"} / {"action": "lookup", "variables", "error_id", ...}"""
     ended: bool = False
 
     @property
@@ -46,19 +52,38 @@ class TestChat:
     __test__ = False  # not a pytest class
 
     def __init__(self, definition: WorkflowDefinition | Mapping[str, Any], context: dict[str, Any] | None = None, *,
-                 http: httpx.AsyncClient | None = None, snapshot: dict[str, Any] | None = None) -> None:
+                 http: httpx.AsyncClient | None = None, snapshot: dict[str, Any] | None = None,
+                 outside: Outside | None = None) -> None:
         """Raises `DefinitionInvalid` for stored JSON that is not a valid definition."""
-        definition = as_definition(definition)
-        self.context = {"caller_number": "test", "called_number": "test", "direction": "inbound",
-                        "call_id": "test-chat", "provider": "chat"} | (context or {})
-        self.farewell = render(definition.farewell, self.context)
+        self.definition = as_definition(definition)
+        self.http, self.outside = http, outside
         state = dict(snapshot or {})
+        variables = state.get("variables")
+        self.variables: dict[str, Any] = dict(variables) if isinstance(variables, dict) else {}
+        self.context = self.variables | {"caller_number": "test", "called_number": "test", "direction": "inbound",
+                                         "call_id": "test-chat", "provider": "chat"} | (context or {})
+        self.farewell = render(self.definition.farewell, self.context, missing="")
         self.ended: bool = bool(state.get("ended", False))
         self._reprompted: bool = bool(state.get("reprompted", False))
-        self.dialog: Dialog = build_dialog(definition, self.context, http=http, snapshot=state.get("dialog"))
+        self.dialog: Dialog = self._build(state.get("dialog"))
+
+    def _build(self, snapshot: dict[str, Any] | None) -> Dialog:
+        tools = tool_runner(self.definition, self.context, self.outside) if self.outside is not None else None
+        return build_dialog(self.definition, self.context, http=self.http, snapshot=snapshot, tools=tools)
 
     async def start(self) -> ChatReply:
-        return await self._run(self.dialog.greeting())
+        actions: list[dict[str, Any]] = []
+        if self.outside is not None:
+            variables, event = await pre_call_variables(self.definition, self.context, self.outside)
+            if event is not None:
+                actions.append({"action": "lookup", "text": event.text, **event.data})
+            if variables:
+                self.variables = variables
+                self.context = variables | self.context
+                await self.dialog.aclose()
+                self.dialog = self._build(None)  # the greeting and the prompt see the variables
+        reply = await self._run(self.dialog.greeting())
+        return ChatReply(reply.says, actions + reply.actions, reply.ended)
 
     async def send(self, text: str) -> ChatReply:
         return await self._run(self.dialog.respond(Heard(text)))
@@ -72,7 +97,8 @@ class TestChat:
         return await self._run(self.dialog.respond(Silent(final=final)), silence=True)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"dialog": self.dialog.snapshot(), "ended": self.ended, "reprompted": self._reprompted}
+        return {"dialog": self.dialog.snapshot(), "ended": self.ended, "reprompted": self._reprompted,
+                "variables": self.variables}
 
     async def aclose(self) -> None:
         await self.dialog.aclose()
@@ -87,7 +113,10 @@ class TestChat:
         try:
             async for step in steps:
                 if isinstance(step, Say):
-                    says.append(step.text)
+                    if step.text.strip():
+                        says.append(step.text)
+                elif isinstance(step, Note):
+                    actions.append({"action": step.kind, "text": step.text, **step.data})
                 elif isinstance(step, Transfer):
                     actions.append({"action": "transfer", "extension": step.extension})
                     self.ended = True

@@ -7,13 +7,8 @@ speaks, handles barge-in and timers, and tells the dialog what the caller actual
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import httpx
-
-from agent.definition import WorkflowDefinition
-from agent.errors import DefinitionInvalid
 
 
 @dataclass(frozen=True)
@@ -34,7 +29,17 @@ class HangUp:
     reason: str
 
 
-Step = Say | Transfer | HangUp
+@dataclass(frozen=True)
+class Note:
+    """Something the dialog did that the call records but nobody hears: a tool call (`kind`
+    "tool", data from `agent.tools.tool_event`), variables set ("variables", {"source", "values"}),
+    an answer that could not be captured ("capture", {"name", "reason", "gave_up"})."""
+    kind: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+Step = Say | Transfer | HangUp | Note
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ Turn = Heard | Pressed | Silent
 class Dialog(Protocol):
     apology: str
     """Said when the dialog fails (an unreachable LLM) before the call is ended."""
-    dtmf_gap_s: float
-    """Collect key presses until this long a gap (0: every key is a turn of its own)."""
+    @property
+    def dtmf_gap_s(self) -> float:
+        """Collect key presses until this long a gap or '#' (0: every key is a turn of its own)."""
 
     def greeting(self) -> AsyncIterator[Step]: ...
     def respond(self, turn: Turn) -> AsyncIterator[Step]: ...
@@ -73,15 +79,3 @@ class Dialog(Protocol):
         caller is still on the line and the conversation goes on."""
     def snapshot(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
-
-
-def build_dialog(definition: WorkflowDefinition, context: dict[str, Any], *, http: httpx.AsyncClient | None = None,
-                 snapshot: dict[str, Any] | None = None) -> Dialog:
-    """The engine the definition asks for. `http` is used (not closed) by the LLM engine."""
-    if definition.engine == "llm":
-        if definition.llm is None:
-            raise DefinitionInvalid({"definition.llm": "the llm engine needs an llm section with at least a model"})
-        from agent.llm import LlmDialog
-        return LlmDialog(definition.llm, definition.greeting, context, http=http, snapshot=snapshot)
-    from agent.script import ScriptDialog
-    return ScriptDialog(definition.script, definition.greeting, context, snapshot=snapshot)

@@ -1,13 +1,15 @@
 """The LLM engine: any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, LM Studio,
 OpenRouter), streamed; sentences are handed to speech as soon as they are complete.
 
-Tools: `transfer_call(extension)` (blind, or attended when the workflow's `transfer.mode` says so;
-limited to `allowed_extensions` when given; an attended transfer nobody answers comes back as
-the tool result "transfer failed: …" and the conversation goes on)
-and `end_call(reason)` (the session says the farewell and hangs up). Call context
-(`caller_number`, `called_number`, `direction`, `call_id`, `provider`) fills `{{name}}` in the
-instructions and the greeting. Failures raise `agent.errors.DialogError` subclasses; the
-session then says `apology` and ends the call cleanly.
+Tools: the workflow's HTTP tools (`agent.llm_tools`: a filler while they run, the tool's apology
+when one fails, the result to the model), `transfer_call(extension)` (blind, or attended when
+the workflow's `transfer.mode` says so; limited to `allowed_extensions` when given; an attended
+transfer nobody answers comes back as the tool result "transfer failed: …" and the conversation
+goes on) and `end_call(reason)` (the session says the farewell and hangs up). Call context
+(`caller_number`, `called_number`, `direction`, `call_id`, `provider`) and the pre-call lookup's
+variables fill `{{name}}` in the instructions and the greeting (an unknown name becomes empty).
+Failures raise `agent.errors.DialogError` subclasses; the session then says `apology` and ends
+the call cleanly.
 """
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ import httpx
 from agent.definition import DEFAULT_APOLOGY, DEFAULT_LLM_REPROMPT, LlmSection
 from agent.dialog import HangUp, Heard, Pressed, Say, Silent, Step, Transfer, Turn
 from agent.errors import LlmBadResponse, LlmTimeout, LlmUnreachable
+from agent.llm_tools import FunctionCall, assistant_message, is_user_tool, offered, run_calls
 from agent.text import SentenceBuffer, render
+from agent.tools import ToolRunner
 
 log = logging.getLogger("switchboard.agent.llm")
 
-MAX_TOOL_ROUNDS = 3
+MAX_TOOL_ROUNDS = 4
 TOTAL_REPLY_S = 90.0
 
 PHONE_GUIDANCE = (
@@ -72,11 +76,13 @@ class LlmDialog:
     dtmf_gap_s = 1.5
 
     def __init__(self, config: LlmSection, greeting: str, context: dict[str, Any], *,
-                 http: httpx.AsyncClient | None = None, snapshot: dict[str, Any] | None = None) -> None:
+                 http: httpx.AsyncClient | None = None, snapshot: dict[str, Any] | None = None,
+                 tools: ToolRunner | None = None) -> None:
         self.config = config
         self.context = context
-        self.greeting_text = render(greeting, context)
-        self.apology = render(config.apology or DEFAULT_APOLOGY, context)
+        self.tools = tools
+        self.greeting_text = render(greeting, context, missing="")
+        self.apology = render(config.apology or DEFAULT_APOLOGY, context, missing="")
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(trust_env=False)
         self.messages: list[dict[str, Any]] = list(snapshot["messages"]) if snapshot and snapshot.get("messages") \
@@ -87,7 +93,7 @@ class LlmDialog:
         facts = ", ".join(f"{k}={self.context[k]}" for k in
                           ("caller_number", "called_number", "direction", "call_id", "provider")
                           if self.context.get(k) not in (None, ""))
-        instructions = render(self.config.instructions or "", self.context)
+        instructions = render(self.config.instructions or "", self.context, missing="")
         return f"{instructions}\n\n{PHONE_GUIDANCE}" + (f"\nThis call: {facts}." if facts else "")
 
     # --- Dialog ----------------------------------------------------------------------------------
@@ -103,7 +109,7 @@ class LlmDialog:
             if turn.final:
                 yield HangUp("no input from the caller")
                 return
-            reprompt = render(self.config.reprompt or DEFAULT_LLM_REPROMPT, self.context)
+            reprompt = render(self.config.reprompt or DEFAULT_LLM_REPROMPT, self.context, missing="")
             yield Say(reprompt)
             return
         if isinstance(turn, Heard):
@@ -149,14 +155,19 @@ class LlmDialog:
                 if not completion.text.strip():
                     yield Say("Sorry, could you say that again?")
                 return
+            calls = [FunctionCall(c.id, c.name, c.arguments) for c in completion.tool_calls.values()]
+            results: list[dict[str, Any]] = []
+            if self.tools is not None:
+                mine = [call for call in calls if is_user_tool(self.tools, call.name)]
+                async for step in run_calls(mine, self.tools, self.context, results):
+                    yield step
             ending, refusals = self._tools(completion)
             if ending is not None:
                 yield ending
                 return
-            self.messages.append({"role": "assistant", "content": completion.text or None, "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in completion.tool_calls.values()]})
-            self.messages.extend(refusals)
+            self.messages.append(assistant_message(completion.text, calls))
+            answered = {m["tool_call_id"]: m for m in [*refusals, *results]}
+            self.messages.extend(answered[call.id] for call in calls if call.id in answered)
         yield Say("Sorry, I can't do that.")
 
     def _tools(self, completion: _Completion) -> tuple[Step | None, list[dict[str, Any]]]:
@@ -180,7 +191,7 @@ class LlmDialog:
                 else:
                     self._transfer_call = call
                     return Transfer(extension), []
-            else:
+            elif not is_user_tool(self.tools, call.name):
                 refusals.append(_tool_result(call, f"error: no tool named {call.name!r}"))
         return None, refusals
 
@@ -188,7 +199,7 @@ class LlmDialog:
         """Yield text deltas; collect tool calls into `completion`. Maps failures to DialogErrors."""
         timeout_s = float(self.config.timeout_s or 10)
         body: dict[str, Any] = {"model": self.config.model, "messages": self.messages, "stream": True,
-                                "tools": TOOLS, "max_tokens": self.config.max_tokens or 300}
+                                "tools": TOOLS + offered(self.tools), "max_tokens": self.config.max_tokens or 300}
         if self.config.temperature is not None:
             body["temperature"] = self.config.temperature
         headers = {"Accept": "text/event-stream"}

@@ -23,13 +23,12 @@ from typing import Any
 from urllib.parse import quote
 
 from agent.errors import OutboundError, ToolSecretUnreadable
-from agent.fields import IDENTIFIER, Fields
+from agent.fields import IDENTIFIER, FieldCheck
 from agent.hosts import HostPolicy
 from agent.outbound_http import Limits, OutboundClient
 from agent.text import format_value
-from agent.tool_definition import PLACEHOLDER, Header, parse_headers, url_template
+from agent.tool_definition import PLACEHOLDER, Header, header_value, parse_headers, reveal_secret, url_template
 from agent.tool_schema import Scalar
-from agent.tools import header_value, reveal_secret
 
 log = logging.getLogger("switchboard.agent.lookup")
 
@@ -44,6 +43,9 @@ class PreCallLookup:
     url: str
     timeout_s: float = DEFAULT_TIMEOUT_S
     headers: tuple[Header, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "timeout_s": self.timeout_s, "headers": [h.to_json() for h in self.headers]}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def parse_pre_call(raw: object, path: str = "definition.pre_call") -> tuple[PreC
     errors: dict[str, str] = {}
     if raw is None:
         return None, errors
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     section = fields.obj(raw)
     if section is None:
         return None, errors

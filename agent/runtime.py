@@ -1,11 +1,13 @@
 """The agent runtime: models loaded once and shared by every call, and `run()` for one call.
 
     runtime = AgentRuntime.load()                 # Whisper, hibari, silero: ~1-2 s, once
-    result = await runtime.run(call, definition, context, on_event)
+    result = await runtime.run(call, definition, context, on_event, outside=Outside(client, hosts))
     await runtime.close()
 
 `call` is the `media.port.CallPort` that call control hands over (the media session); the agent
-knows nothing of ARI or Starlette. Inference runs on bounded thread pools (STT: one decode per
+knows nothing of ARI or Starlette. `outside` (`agent.outside`) is how the call reaches the user's
+systems (tools, the pre-call lookup) under the organisation's allowed hosts; without it the
+runtime's own client allows public hosts only. Inference runs on bounded thread pools (STT: one decode per
 core; TTS likewise) so the event loop and the 20 ms pacing never wait for a model.
 
 `on_event(kind, role, text, data)` receives the run's events:
@@ -13,6 +15,9 @@ core; TTS likewise) so the event loop and the 20 ms pacing never wait for a mode
   interrupted, `said`, `heard_s`, `flush_ms`); caller turns carry `stt_ms`, `speech_ms`.
 - ("dtmf", "caller", digit, {}), ("action", "agent", summary, {"action": "transfer"|"hang_up", ...}),
 - ("latency", None, None, {"voice_to_voice_ms", "stt_ms", "reply_ms"}), ("error", None, message, {"error_id"}).
+- ("lookup", None, summary, {"variables", "error_id", "message", "dropped", "elapsed_ms"}) before the greeting;
+  ("tool", None, name, `agent.tools.tool_event`), ("variables", None, "name = value", {"source", "values"}),
+  ("capture", None, why, {"name", "reason", "attempt", "gave_up"}) as the dialog goes.
 """
 from __future__ import annotations
 
@@ -26,8 +31,10 @@ from typing import Any
 import httpx
 
 from agent.definition import EMBEDDED_VOICES, WorkflowDefinition, as_definition
-from agent.dialog import build_dialog
+from agent.engines import build_dialog
 from agent.errors import DefinitionInvalid, SpeechError
+from agent.outbound_http import OutboundClient
+from agent.outside import Outside, pre_call_variables, tool_runner
 from agent.stt import HttpStt, SpeechToText, WhisperStt
 from agent.tts import HibariTts, HttpTts, PiperTts, TextToSpeech
 from agent.vad import Endpointer, PreGate, VadPool
@@ -47,6 +54,7 @@ class AgentRuntime:
         self.stt_pool, self.tts_pool = stt_pool, tts_pool
         self.vads = VadPool()
         self._piper: PiperTts | None = None
+        self._outbound: OutboundClient | None = None  # for runs given no `outside`
 
     @classmethod
     def load(cls, *, workers: int | None = None, stt: str = "embedded", tts: str = "embedded") -> AgentRuntime:
@@ -69,7 +77,7 @@ class AgentRuntime:
         return runtime
 
     async def run(self, call: CallPort, definition: Mapping[str, Any] | WorkflowDefinition,
-                  context: dict[str, Any], on_event: EventSink) -> AgentResult:
+                  context: dict[str, Any], on_event: EventSink, *, outside: Outside | None = None) -> AgentResult:
         """Talk to the caller until hang-up, transfer or the call closes. `definition`: the stored
         JSON (secrets decrypted), parsed here once."""
         try:
@@ -78,6 +86,8 @@ class AgentRuntime:
             await _safe_emit(on_event, "error", str(exc), exc.error_id)
             await call.hangup("invalid workflow definition")
             return AgentResult("failed", f"invalid workflow definition: {exc.args[0]}")
+        outside = outside or self._default_outside()
+        context = await _with_lookup(clean, context, outside, on_event)
         async with httpx.AsyncClient(trust_env=False) as http:
             try:
                 stt, tts = self._speech(clean, http)
@@ -88,12 +98,17 @@ class AgentRuntime:
             model = await asyncio.get_running_loop().run_in_executor(self.tts_pool, self.vads.acquire)
             try:
                 endpointer = Endpointer(model, end_of_speech_ms=clean.end_of_speech_ms, pregate=PreGate())
+                dialog = build_dialog(clean, context, http=http, tools=tool_runner(clean, context, outside))
                 session = VoiceSession(call=call, definition=clean, context=context, on_event=on_event,
-                                       dialog=build_dialog(clean, context, http=http), stt=stt, tts=tts,
-                                       endpointer=endpointer)
+                                       dialog=dialog, stt=stt, tts=tts, endpointer=endpointer)
                 return await session.run()
             finally:
                 self.vads.release(model)
+
+    def _default_outside(self) -> Outside:
+        if self._outbound is None:
+            self._outbound = OutboundClient()
+        return Outside(self._outbound)
 
     def _speech(self, definition: WorkflowDefinition,
                 http: httpx.AsyncClient) -> tuple[SpeechToText, TextToSpeech]:
@@ -120,8 +135,23 @@ class AgentRuntime:
         return stt, tts
 
     async def close(self) -> None:
+        if self._outbound is not None:
+            await self._outbound.aclose()
         for pool in (self.stt_pool, self.tts_pool):
             await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+
+async def _with_lookup(definition: WorkflowDefinition, context: dict[str, Any], outside: Outside,
+                       on_event: EventSink) -> dict[str, Any]:
+    """The call's context with the pre-call lookup's variables (its event recorded); the call facts
+    win over a variable of the same name."""
+    variables, event = await pre_call_variables(definition, context, outside)
+    if event is not None:
+        try:
+            await on_event("lookup", None, event.text, event.data)
+        except Exception:
+            log.exception("event sink failed")
+    return {**variables, **context}
 
 
 async def _safe_emit(on_event: EventSink, kind: str, text: str, error_id: str) -> None:

@@ -4,6 +4,7 @@ Matching order for what the caller said: the current state's intents in order (k
 whole words or phrases, then the regex over the normalised words), then a repeat request
 ("sorry?", "say that again") which repeats the last thing said, then the fallback reply.
 A key press matches the first intent that lists that key; other keys get the fallback.
+A state may instead capture the answer into a variable or call a tool (`agent.script_steps`).
 """
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ from typing import Any
 
 from agent.definition import DEFAULT_APOLOGY, DEFAULT_FALLBACK, Intent, ScriptSection, State
 from agent.dialog import HangUp, Heard, Pressed, Say, Silent, Step, Transfer, Turn
+from agent.script_steps import ScriptSteps
 from agent.text import contains_phrase, render, words
+from agent.tools import ToolRunner
 
 _EMPTY_SCRIPT = ScriptSection(start="main", states=(State("main"),))
 
 
 class ScriptDialog:
-    dtmf_gap_s = 0.0
-
     def __init__(self, script: ScriptSection | None, greeting: str, context: dict[str, Any],
-                 *, snapshot: dict[str, Any] | None = None) -> None:
+                 *, snapshot: dict[str, Any] | None = None, tools: ToolRunner | None = None) -> None:
         self.script = script or _EMPTY_SCRIPT
         self.greeting_text = greeting
         self.context = context
@@ -30,20 +31,32 @@ class ScriptDialog:
         self.state: str = self.script.start
         self.last_said = ""
         self._repeat = [words(p) for p in self.script.repeat_phrases]
+        self.steps = ScriptSteps(self, tools)
         if snapshot:
             saved = snapshot.get("state")
             if isinstance(saved, str) and self.script.state(saved) is not None:
                 self.state = saved
             self.last_said = str(snapshot.get("last_said", ""))
+            self.steps.restore(snapshot.get("tries"), snapshot.get("variables"))
+
+    @property
+    def dtmf_gap_s(self) -> float:
+        """Keys are turns of their own, except while a state captures a number, a date..."""
+        return self.steps.key_gap_s()
 
     # --- Dialog ----------------------------------------------------------------------------------
     async def greeting(self) -> AsyncIterator[Step]:
         text = " ".join(t for t in (self.greeting_text, self._current().say or "") if t.strip())
         for step in self._said([Say(text)] if text.strip() else []):
             yield step
+        async for step in self.steps.after_entry():
+            yield step
 
     async def respond(self, turn: Turn) -> AsyncIterator[Step]:
-        for step in self._said(self.decide(turn)):
+        captured = self.steps.capture(turn)
+        for step in self._said(self.decide(turn) if captured is None else captured):
+            yield step
+        async for step in self.steps.after_entry():
             yield step
 
     def heard(self, text: str, *, interrupted: bool) -> None:
@@ -53,7 +66,8 @@ class ScriptDialog:
         pass  # the script stays in its state; the session tells the caller
 
     def snapshot(self) -> dict[str, Any]:
-        return {"state": self.state, "last_said": self.last_said}
+        return {"state": self.state, "last_said": self.last_said, "tries": self.steps.tries,
+                "variables": self.steps.variables}
 
     async def aclose(self) -> None:
         pass
@@ -100,11 +114,25 @@ class ScriptDialog:
         elif intent.action == "hang_up":
             steps.append(HangUp(f"intent {intent.name}"))
         elif intent.action == "goto" and intent.goto:
-            self.state = intent.goto
-            entry = self._current().say or ""
-            if entry.strip():
-                steps.append(Say(entry))
+            steps += self.enter(intent.goto)
         return steps
+
+    # --- what the steps use (agent.script_steps.ScriptHost) ----------------------------------------
+    def enter(self, name: str) -> list[Step]:
+        """Go to state `name`; what is said on entering it."""
+        self.state = name
+        self.steps.tries = 0
+        entry = self._current().say or ""
+        return [Say(entry)] if entry.strip() else []
+
+    def current(self) -> State:
+        return self._current()
+
+    def act(self, intent: Intent) -> list[Step]:
+        return self._act(intent)
+
+    def said(self, steps: list[Step]) -> list[Step]:
+        return self._said(steps)
 
     def _is_repeat(self, said: list[str]) -> bool:
         return len(said) <= 6 and any(contains_phrase(said, phrase) for phrase in self._repeat)
@@ -117,7 +145,8 @@ class ScriptDialog:
 
     def _said(self, steps: list[Step]) -> list[Step]:
         final = any(isinstance(s, (Transfer, HangUp)) for s in steps)
-        rendered = [Say(render(s.text, self.context), not final) if isinstance(s, Say) else s for s in steps]
+        rendered = [Say(render(s.text, self.context, missing=""), not final) if isinstance(s, Say) else s
+                    for s in steps]
         text = " ".join(s.text for s in rendered if isinstance(s, Say))
         if text:
             self.last_said = text

@@ -25,12 +25,14 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from agent.fields import Fields
+from agent.errors import ToolSecretUnreadable
+from agent.fields import FieldCheck
 from agent.tool_schema import Parameters, parse_parameters
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -49,13 +51,15 @@ _URL = re.compile(r"^(https?://[^/?#{}\s@]+)(.*)$", re.DOTALL)
 _REST = re.compile(r"^(?:[/?][^#\s]*)?$")
 _MANAGED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-encoding", "te",
                     "trailer", "upgrade", "keep-alive", "proxy-authorization", "proxy-connection"}
+_CONTROL = dict.fromkeys(range(32))
 _TOOL_KEYS = {"name", "description", "parameters", "method", "url", "headers", "timeout_s", "filler", "apology"}
 
 
 @dataclass(frozen=True)
 class Header:
     name: str
-    value: str  # encrypted at rest when `secret`; decrypted only when the request is made
+    value: str = field(repr=False)
+    """Encrypted at rest when `secret`; decrypted only when the call starts."""
     secret: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -90,7 +94,7 @@ def parse_tools(raw: object, path: str = "definition.tools") -> tuple[tuple[Tool
     errors: dict[str, str] = {}
     if raw is None:
         return (), errors
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     if not isinstance(raw, list):
         fields.fail("must be a list of tools")
         return (), errors
@@ -110,7 +114,7 @@ def parse_tools(raw: object, path: str = "definition.tools") -> tuple[tuple[Tool
     return tuple(tools), errors
 
 
-def _tool(fields: Fields, raw: object) -> ToolDefinition | None:
+def _tool(fields: FieldCheck, raw: object) -> ToolDefinition | None:
     section = fields.obj(raw)
     if section is None:
         return None
@@ -137,7 +141,7 @@ def _tool(fields: Fields, raw: object) -> ToolDefinition | None:
     )
 
 
-def url_template(fields: Fields, raw: object) -> str:
+def url_template(fields: FieldCheck, raw: object) -> str:
     """An http(s) URL whose scheme, host and port are fixed; `{{name}}` only in path and query."""
     if not isinstance(raw, str) or not raw.strip():
         fields.fail("required: an http:// or https:// URL")
@@ -165,7 +169,7 @@ def url_template(fields: Fields, raw: object) -> str:
     return raw.strip()
 
 
-def parse_headers(fields: Fields, raw: object) -> tuple[Header, ...]:
+def parse_headers(fields: FieldCheck, raw: object) -> tuple[Header, ...]:
     """`[{"name", "value", "secret"?}]`: names are HTTP tokens, values one line."""
     if raw is None:
         return ()
@@ -175,6 +179,7 @@ def parse_headers(fields: Fields, raw: object) -> tuple[Header, ...]:
     if len(raw) > MAX_HEADERS:
         fields.fail(f"at most {MAX_HEADERS} headers")
     headers: list[Header] = []
+    names: set[str] = set()
     for index, item in enumerate(raw[:MAX_HEADERS]):
         header_fields = fields.at(index)
         section = header_fields.obj(item)
@@ -186,11 +191,29 @@ def parse_headers(fields: Fields, raw: object) -> tuple[Header, ...]:
             header_fields.at("name").fail("a header name has letters, digits and - (no spaces or colons)")
         elif name.lower() in _MANAGED_HEADERS:
             header_fields.at("name").fail(f"{name} is set by Switchboard")
+        elif name.lower() in names:
+            header_fields.at("name").fail("another header has this name")
+        names.add(name.lower())
         value = header_fields.text(section, "value", limit=4000)
         if not all(32 <= ord(ch) < 127 for ch in value):
             header_fields.at("value").fail("must be one line of ASCII text")
         headers.append(Header(name, value, header_fields.flag(section, "secret", False)))
     return tuple(headers)
+
+
+# --- headers on the wire -------------------------------------------------------------------------
+
+def header_value(text: str) -> str:
+    """One line of ASCII: control characters dropped, anything else non-ASCII percent-encoded."""
+    return "".join(ch if 32 <= ord(ch) < 127 else quote(ch) for ch in text.translate(_CONTROL))
+
+
+def reveal_secret(header: Header, decrypt: Callable[[str], str]) -> str:
+    try:
+        return decrypt(header.value)
+    except ValueError as exc:
+        raise ToolSecretUnreadable(f"the secret header {header.name} cannot be decrypted; enter it again") from exc
+
 
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -223,11 +246,12 @@ def redact_tool_secrets(tools: Any) -> Any:
 def restore_header_secrets(submitted: Any, stored: Any) -> Any:
     """`submitted` headers with each secret still `SECRET_MASK` replaced by the stored one of that name."""
     out = copy.deepcopy(submitted)
-    old = {h["name"]: h.get("value") for h in _named(stored)}
+    old = {h["name"]: h.get("value") for h in _named(stored) if h.get("secret") is True}
     for header in _named(out):
         if header.get("value") == SECRET_MASK:
             kept = old.get(header["name"])
             header["value"] = kept if isinstance(kept, str) else ""
+            header["secret"] = True  # what is put back is the stored (encrypted) secret
     return out
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.errors import ToolArgumentsError
-from agent.fields import IDENTIFIER, Fields
+from agent.fields import IDENTIFIER, FieldCheck
 
 Scalar = str | int | float | bool
 TYPES = ("string", "integer", "number", "boolean")
@@ -116,7 +116,7 @@ class Parameters:
         return clean
 
 
-def parse_parameters(fields: Fields, raw: object) -> Parameters:
+def parse_parameters(fields: FieldCheck, raw: object) -> Parameters:
     """The `parameters` of a tool definition (`None` or absent: no parameters)."""
     if raw is None:
         return Parameters()
@@ -140,7 +140,7 @@ def parse_parameters(fields: Fields, raw: object) -> Parameters:
     return Parameters(specs, required)
 
 
-def _param(fields: Fields, name: str, raw: object) -> ParamSpec | None:
+def _param(fields: FieldCheck, name: str, raw: object) -> ParamSpec | None:
     if not IDENTIFIER.match(name):
         fields.fail("a parameter name has 1-64 letters, digits or '_' and does not start with a digit")
         return None
@@ -168,7 +168,7 @@ _ATTRS = {"minimum": "minimum", "maximum": "maximum", "minLength": "min_length",
           "pattern": "pattern", "format": "format"}
 
 
-def _with_enum(fields: Fields, schema: Mapping[str, Any], spec: ParamSpec) -> ParamSpec:
+def _with_enum(fields: FieldCheck, schema: Mapping[str, Any], spec: ParamSpec) -> ParamSpec:
     if "enum" not in schema:
         return spec
     values = schema["enum"]
@@ -182,7 +182,7 @@ def _with_enum(fields: Fields, schema: Mapping[str, Any], spec: ParamSpec) -> Pa
     return dataclasses.replace(spec, enum=tuple(values))
 
 
-def _bound(fields: Fields, schema: Mapping[str, Any], key: str) -> float | None:
+def _bound(fields: FieldCheck, schema: Mapping[str, Any], key: str) -> float | None:
     value = schema.get(key)
     if value is None:
         return None
@@ -192,13 +192,13 @@ def _bound(fields: Fields, schema: Mapping[str, Any], key: str) -> float | None:
     return value
 
 
-def _length(fields: Fields, schema: Mapping[str, Any], key: str) -> int | None:
+def _length(fields: FieldCheck, schema: Mapping[str, Any], key: str) -> int | None:
     if key not in schema:
         return None
     return fields.whole(schema, key, 0, 0, 10000)
 
 
-def _required(fields: Fields, raw: object, names: set[str]) -> tuple[str, ...]:
+def _required(fields: FieldCheck, raw: object, names: set[str]) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
         fields.fail("must be a list of parameter names")
         return ()

@@ -35,7 +35,7 @@ from agent.errors import OutboundError, ToolArgumentsError, ToolSecretUnreadable
 from agent.hosts import HostPolicy
 from agent.outbound_http import Limits, OutboundClient, OutboundResponse
 from agent.text import format_value, render
-from agent.tool_definition import PLACEHOLDER, Header, ToolDefinition
+from agent.tool_definition import PLACEHOLDER, ToolDefinition, header_value, reveal_secret
 from agent.tool_schema import Scalar
 
 log = logging.getLogger("switchboard.agent.tools")
@@ -43,7 +43,6 @@ log = logging.getLogger("switchboard.agent.tools")
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RESULT_CHARS = 1500
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_CONTROL = dict.fromkeys(range(32))
 
 
 @dataclass(frozen=True)
@@ -136,18 +135,6 @@ def prepare_request(tool: ToolDefinition, arguments: Mapping[str, Scalar], varia
     return PreparedRequest(tool.method, url, headers, body)
 
 
-def header_value(text: str) -> str:
-    """One line of ASCII: control characters dropped, anything else non-ASCII percent-encoded."""
-    return "".join(ch if 32 <= ord(ch) < 127 else quote(ch) for ch in text.translate(_CONTROL))
-
-
-def reveal_secret(header: Header, decrypt: Callable[[str], str]) -> str:
-    try:
-        return decrypt(header.value)
-    except ValueError as exc:
-        raise ToolSecretUnreadable(f"the secret header {header.name} cannot be decrypted; enter it again") from exc
-
-
 def summarise(tool: str, response: OutboundResponse, max_chars: int = MAX_RESULT_CHARS) -> ToolResult:
     """The response as a short result: JSON parsed and re-serialised compactly, or plain text."""
     body = response.text()
@@ -211,14 +198,17 @@ def _ms(started: float) -> int:
 
 async def with_filler(outcome: Awaitable[ToolOutcome], filler: str, *,
                       after_s: float = 0.4) -> AsyncGenerator[Say | ToolOutcome, None]:
-    """Run a tool call; if it has not finished after `after_s`, yield `Say(filler)` first (the voice
-    session speaks it while the tool goes on), then yield the outcome. Closing the generator
-    (barge-in, hang-up) cancels the call."""
+    """Run a tool call the caller cannot interrupt (barge-in would cancel a request half sent):
+    first yield an empty non-interruptible `Say` (the voice session then ignores caller speech
+    as a barge-in; it is heard as the next turn); if the call has not finished after `after_s`,
+    `Say(filler)` (spoken while the call goes on); then the outcome. Closing the generator
+    (hang-up) cancels the call."""
     task = asyncio.ensure_future(outcome)
     try:
+        yield Say("", interruptible=False)
         done, _ = await asyncio.wait({task}, timeout=after_s)
         if not done and filler.strip():
-            yield Say(filler)
+            yield Say(filler, interruptible=False)
         yield await task
     finally:
         if not task.done():

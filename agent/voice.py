@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.definition import DEFAULT_TRANSFER_TIMEOUT_S, WorkflowDefinition
-from agent.dialog import Dialog, HangUp, Say, Step, Transfer
+from agent.dialog import Dialog, HangUp, Note, Say, Step, Transfer
 from agent.errors import AgentError
 from agent.floor import Events, EventSink, Floor
 from agent.listening import CallClosed, Listener
@@ -131,6 +131,8 @@ class VoiceSession:
                     return await self._transfer(step, spoken)
                 elif isinstance(step, HangUp):
                     return await self._hang_up(step.reason, spoken)
+                elif isinstance(step, Note):  # a tool call, variables set: recorded, not said
+                    await self.events(step.kind, None, step.text, step.data)
             await self.speaker.finish(spoken)
             return None
         except AgentError as exc:

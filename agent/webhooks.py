@@ -33,11 +33,11 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.errors import BadResponse, OutboundError, OutboundTimeout, OutboundUnreachable
-from agent.fields import Fields
+from agent.fields import FieldCheck
 from agent.hosts import HostPolicy
 from agent.outbound_http import Limits, OutboundClient
 from agent.tool_definition import PLACEHOLDER, SECRET_MASK, url_template
@@ -54,7 +54,11 @@ _RETRYABLE_ERRORS = (OutboundTimeout, OutboundUnreachable, BadResponse)
 @dataclass(frozen=True)
 class WebhookTarget:
     url: str
-    secret: str  # encrypted at rest like the definition's other secrets
+    secret: str = field(default="", repr=False)
+    """Encrypted at rest like the definition's other secrets; '' until the web layer generates one."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "secret": self.secret}
 
 
 def new_secret() -> str:
@@ -65,7 +69,7 @@ def parse_webhooks(raw: object, path: str = "definition.webhooks") -> tuple[tupl
     errors: dict[str, str] = {}
     if raw is None:
         return (), errors
-    fields = Fields(path, errors)
+    fields = FieldCheck(path, errors)
     if not isinstance(raw, list):
         fields.fail("must be a list of {url, secret}")
         return (), errors
@@ -81,9 +85,11 @@ def parse_webhooks(raw: object, path: str = "definition.webhooks") -> tuple[tupl
         url = url_template(target_fields.at("url"), section.get("url"))
         if PLACEHOLDER.search(url):
             target_fields.at("url").fail("a webhook URL has no {{placeholders}}")
-        secret = target_fields.text(section, "secret", limit=200, required=True)
-        if secret.strip() and len(secret) < 16:
-            target_fields.at("secret").fail("at least 16 characters (Switchboard can generate one)")
+        elif url and url in (target.url for target in targets):
+            target_fields.at("url").fail("another webhook has this URL")
+        secret = target_fields.text(section, "secret", limit=200)
+        if secret.strip() and secret != SECRET_MASK and len(secret) < 16:
+            target_fields.at("secret").fail("at least 16 characters (or leave it blank: Switchboard generates one)")
         targets.append(WebhookTarget(url, secret))
     return (tuple(targets), errors) if not errors else ((), errors)
 
@@ -159,13 +165,10 @@ def build_payload(run: RunLike, events: Iterable[EventLike], variables: Mapping[
     """The webhook body. Tool calls come from `tool` events (data: name, arguments, status, error_id,
     elapsed_ms, result); the transcript from transcript/dtmf/action/error events."""
     transcript: list[dict[str, Any]] = []
-    tool_calls: list[dict[str, Any]] = []
+    events = list(events)
     for event in events:
         data = event.data or {}
-        if event.kind == "tool":
-            tool_calls.append({"at": event.at, **{k: data.get(k) for k in (
-                "name", "arguments", "status", "error_id", "elapsed_ms", "result")}})
-        elif event.kind in ("transcript", "dtmf", "action", "error"):
+        if event.kind in ("transcript", "dtmf", "action", "error"):
             entry: dict[str, Any] = {"at": event.at, "kind": "speech" if event.kind == "transcript" else event.kind,
                                      "role": event.role, "text": event.text or ""}
             for key in ("interrupted", "error_id", "action", "extension"):
@@ -177,8 +180,29 @@ def build_payload(run: RunLike, events: Iterable[EventLike], variables: Mapping[
         "caller_number": run.caller_number, "called_number": run.called_number, "status": run.status,
         "reason": run.reason, "error_id": run.error_id, "started_at": run.created_at,
         "answered_at": run.answered_at, "ended_at": run.ended_at, "duration_s": run.duration_s,
-        "transcript": transcript, "variables": dict(variables), "tool_calls": tool_calls,
+        "transcript": transcript, "variables": dict(variables), "tool_calls": tool_calls(events),
     }
+
+
+def tool_calls(events: Iterable[EventLike]) -> list[dict[str, Any]]:
+    """The call's tool calls from its "tool" events (data: name, arguments, status, error_id,
+    elapsed_ms, result)."""
+    keys = ("name", "arguments", "status", "error_id", "elapsed_ms", "result")
+    return [{"at": event.at, **{key: (event.data or {}).get(key) for key in keys}}
+            for event in events if event.kind == "tool"]
+
+
+def call_variables(events: Iterable[EventLike]) -> dict[str, Any]:
+    """The variables a call set, in order (a later value wins): the pre-call lookup's ("lookup"
+    events), then captured answers and saved tool answers ("variables" events)."""
+    variables: dict[str, Any] = {}
+    for event in events:
+        data = event.data or {}
+        found = data.get("variables") if event.kind == "lookup" else data.get("values") \
+            if event.kind == "variables" else None
+        if isinstance(found, dict):
+            variables.update(found)
+    return variables
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:

@@ -169,6 +169,7 @@ class CallControl:
             # Ended while connecting, and the cancellation was lost: Python 3.11's wait_for returns
             # the result when it completes together with a cancel. Never start the agent then.
             return
+        context = {**context, "run_id": call.run_id, "workflow_id": workflow_id}  # the agent's lookups and tools
         result = await self.agent(session, definition, context, self.records.sink(call))
         if session.closed and not call.handed_over and result.status != "completed":
             call.settle(CallEnd("failed", f"media connection closed: {session.close_reason}", "media-closed"))

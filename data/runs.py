@@ -1,8 +1,15 @@
-"""Workflow runs (one per call or refused call) and their events (transcript, DTMF, actions)."""
+"""Workflow runs (one per call or refused call) and their events (transcript, DTMF, actions).
+
+`on_finished(listener)`: `listener(run_id)` is awaited after a run's end is committed (once per
+run: the post-call webhooks hang off it). A failing listener is logged, never raised into the
+call's teardown.
+"""
 from __future__ import annotations
 
 import builtins
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +19,9 @@ from data.models import RunEvent, WorkflowRun
 ACTIVE_STATUSES = ("queued", "ringing", "in_progress")
 FINAL_STATUSES = ("completed", "failed", "rejected", "no-answer", "busy", "canceled")
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+log = logging.getLogger("switchboard.data.runs")
+
+FinishListener = Callable[[int], Awaitable[None]]
 
 
 def _run(row: Row) -> WorkflowRun:
@@ -63,6 +73,11 @@ LEFT JOIN telephony_configurations c ON c.id = r.telephony_configuration_id
 class Runs:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._finished: builtins.list[FinishListener] = []
+
+    def on_finished(self, listener: FinishListener) -> None:
+        """Await `listener(run_id)` after each run's end is committed."""
+        self._finished.append(listener)
 
     async def create(
         self, *, org_id: int, workflow_id: int | None, direction: str, status: str,
@@ -169,7 +184,7 @@ class Runs:
     ) -> bool:
         """End a run once (later calls change nothing). Duration counts from answer."""
         async with self.db.transaction() as tx:
-            return await tx.execute_rowcount(
+            ended = await tx.execute_rowcount(
                 f"""UPDATE workflow_runs SET status = ?, reason = ?, error_id = coalesce(?, error_id),
                 hangup_cause = coalesce(?, hangup_cause), ended_at = {_NOW},
                 duration_s = CASE WHEN answered_at IS NULL THEN 0
@@ -177,6 +192,13 @@ class Runs:
                 WHERE id = ? AND ended_at IS NULL""",
                 (status, reason, error_id, hangup_cause, run_id),
             ) > 0
+        if ended:
+            for listener in self._finished:
+                try:
+                    await listener(run_id)
+                except Exception:  # the run is recorded; only what hangs off its end is lost
+                    log.exception("a listener of the run's end failed error_id=run-listener-failed run=%d", run_id)
+        return ended
 
     async def set_recording(self, run_id: int, name: str | None, seconds: float | None = None) -> None:
         """Attach (or, with None, detach) the run's recording file."""

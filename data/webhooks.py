@@ -1,10 +1,12 @@
 """The post-call webhook delivery log: one delivery per (finished call, target), its attempts.
 
-`enqueue` stores the exact body and the target's secret (encrypted; cleared once the delivery is
-final). The delivery worker (`agent.webhook_worker`, through its `DeliveryStore` protocol, which
-this class satisfies) asks `due(now)`, sends, and calls `record_attempt`. Times are passed in as
-unix seconds (the worker's clock) and stored as UTC text. Reads for pages and the API are scoped
-to the organisation; `due`/`next_due_at` serve the one worker of the process, across organisations.
+`enqueue` stores the exact body and the target's secret (encrypted; cleared once the delivery
+is final; an empty secret is stored as none, and the worker then gives the delivery up as
+webhook-secret-unreadable rather than send it unsigned). The delivery worker
+(`agent.webhook_worker`, through its `DeliveryStore` protocol, which this class satisfies) asks
+`due(now)`, sends, and calls `record_attempt`. Times are passed in as unix seconds (the worker's
+clock) and stored as UTC text. Reads for pages and the API are scoped to the organisation;
+`due`/`next_due_at` serve the one worker of the process, across organisations.
 """
 from __future__ import annotations
 
@@ -52,7 +54,8 @@ class WebhookDeliveries:
             delivery_id = await tx.execute(
                 """INSERT INTO webhook_deliveries (organization_id, run_id, workflow_id, event, url, body, secret_enc,
                 next_attempt_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)""",
-                (org_id, run_id, workflow_id, event, url, body, self.box.encrypt(secret), at, at, at))
+                (org_id, run_id, workflow_id, event, url, body, self.box.encrypt(secret) if secret else None, at, at,
+                 at))
         return int(delivery_id or 0)
 
     async def due(self, now: float, limit: int = 10) -> list[DueDelivery]:

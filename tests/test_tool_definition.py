@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agent.definition import SECRET_MASK as DEFINITION_MASK
 from agent.errors import ToolArgumentsError
-from agent.fields import Fields
+from agent.fields import FieldCheck
 from agent.tool_definition import (
     SECRET_MASK,
     Header,
@@ -144,7 +144,7 @@ def test_secret_headers_are_encrypted_masked_and_restored() -> None:
 
 def params(schema: dict[str, Any]) -> Parameters:
     errors: dict[str, str] = {}
-    parsed = parse_parameters(Fields("p", errors), schema)
+    parsed = parse_parameters(FieldCheck("p", errors), schema)
     assert errors == {}
     return parsed
 

@@ -150,10 +150,11 @@ async def test_a_slow_tool_gets_the_filler_first(system: UserSystem, outbound: O
     tools = runner(outbound, define(system), define(system, name="fast", url=system.url("/fast"), headers=[]))
     slow = [item async for item in with_filler(tools.call("book_table", {"date": "2026-03-05", "party": 2}),
                                                "One moment.", after_s=0.1)]
-    assert slow[0] == Say("One moment.") and isinstance(slow[1], ToolResult) and slow[1].data == {"booked": True}
+    assert slow[:2] == [Say("", interruptible=False), Say("One moment.", interruptible=False)]
+    assert isinstance(slow[2], ToolResult) and slow[2].data == {"booked": True}
     fast = [item async for item in with_filler(tools.call("fast", {"date": "2026-03-05", "party": 2}),
                                                "One moment.", after_s=1.0)]
-    assert len(fast) == 1 and isinstance(fast[0], ToolResult)
+    assert len(fast) == 2 and fast[0] == Say("", interruptible=False) and isinstance(fast[1], ToolResult)
 
 
 async def test_closing_the_filler_generator_cancels_the_call(system: UserSystem, outbound: OutboundClient) -> None:
@@ -161,7 +162,8 @@ async def test_closing_the_filler_generator_cancels_the_call(system: UserSystem,
     system.route("/bookings", hang(gone))
     steps = with_filler(runner(outbound, define(system, timeout_s=30)).call(
         "book_table", {"date": "2026-03-05", "party": 2}), "Hold on.", after_s=0.05)
-    assert await steps.__anext__() == Say("Hold on.")
+    assert await steps.__anext__() == Say("", interruptible=False)
+    assert await steps.__anext__() == Say("Hold on.", interruptible=False)
     await wait_for(lambda: system.received)
     await steps.aclose()  # barge-in or hang-up while the tool runs
     await wait_for(lambda: gone, timeout=2)

@@ -129,15 +129,12 @@ def test_the_definition_section() -> None:
     assert errors == {
         "definition.webhooks": "at most 5 webhooks",
         "definition.webhooks.0.url": "a webhook URL has no {{placeholders}}",
-        "definition.webhooks.0.secret": "at least 16 characters (Switchboard can generate one)",
+        "definition.webhooks.0.secret": "at least 16 characters (or leave it blank: Switchboard generates one)",
         "definition.webhooks.1.url": "must be an http:// or https:// URL with a fixed host ({{name}} may appear only "
                                      "in the path and query; no spaces, user:password@ or #)",
-        "definition.webhooks.1.secret": "required",
         "definition.webhooks.2": "must be an object",
         "definition.webhooks.3.url": "required: an http:// or https:// URL",
-        "definition.webhooks.3.secret": "required",
         "definition.webhooks.4.url": "required: an http:// or https:// URL",
-        "definition.webhooks.4.secret": "required",
     }
 
 

@@ -1,7 +1,9 @@
 """What the server opens when it starts and closes when it stops, in this order: the one-server
 lock on the database, the database (runs a previous process left open are closed), the setup
-gate (`web.setup_token`), the voice agent and the ARI links (`web.telephony`), the background
-chores (`web.housekeeping`). Everything handlers need is published as one `AppState`."""
+gate (`web.setup_token`), the outbound client and the post-call webhook worker
+(`web.services.webhooks`: it resumes deliveries still pending), the voice agent and the ARI
+links (`web.telephony`), the background chores (`web.housekeeping`). Everything handlers need
+is published as one `AppState`."""
 from __future__ import annotations
 
 import contextlib
@@ -10,12 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
+from agent.outbound_http import OutboundClient
+from agent.webhooks import RetryPolicy
 from ari.calls import AgentRunner, CallTiming
 from ari.service import AriService, AriSettings
 from data.backup import ServerLock
 from data.store import Store
 from media.registry import MediaRegistry
 from web.housekeeping import Housekeeping
+from web.services.webhooks import PostCallWebhooks
 from web.settings import Settings
 from web.setup_token import open_gate
 from web.state import AppState
@@ -24,7 +29,7 @@ from web.telephony import AriTelephony, NullTelephony, Telephony
 log = logging.getLogger("switchboard")
 
 AgentClose = Callable[[], Awaitable[None]]
-AgentLoader = Callable[[Store], Awaitable[tuple[AgentRunner, AgentClose | None]]]
+AgentLoader = Callable[[Store, OutboundClient], Awaitable[tuple[AgentRunner, AgentClose | None]]]
 """Loads the voice agent once the database is open; None runs an admin without ARI links."""
 Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
 
@@ -56,15 +61,20 @@ async def _running(app: Starlette, settings: Settings, load_agent: AgentLoader |
             log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
         gate = await open_gate(store, settings, app.url_path_for("setup"))
         registry = MediaRegistry()
+        outbound = OutboundClient()
+        undo.push_async_callback(outbound.aclose)
+        webhooks = PostCallWebhooks(store, outbound, retry=RetryPolicy(base_s=settings.webhook_retry_base_s))
+        webhooks.start()  # stopped after the calls ended, so their webhooks are queued first
+        undo.push_async_callback(webhooks.stop)
         telephony: Telephony = NullTelephony()
         if load_agent is not None:
-            agent, agent_close = await load_agent(store)
+            agent, agent_close = await load_agent(store, outbound)
             if agent_close is not None:
                 undo.push_async_callback(agent_close)
             timing = ari_settings or AriSettings(
                 call_timing=CallTiming(media_timeout_s=settings.media_connect_timeout_s))
             telephony = AriTelephony(AriService(store, registry, agent, timing))
-        AppState(settings, store, telephony, registry, gate).attach(app)
+        AppState(settings, store, telephony, registry, gate, outbound, webhooks).attach(app)
         await telephony.start()
         undo.push_async_callback(telephony.stop)
         housekeeping = Housekeeping.start(store, settings)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from web.errors import ApiError
 
-MAX_FORM_FIELDS = 200
+MAX_FORM_FIELDS = 500  # the workflow form: up to 20 tools of 10 fields each, and the rest
 MAX_BODY_BYTES = 1_000_000
 
 

@@ -30,6 +30,8 @@ class Settings:
     backup_keep: int = 7
     backup_recordings: bool = False
     retention_sweep_s: float = 3600.0
+    # Post-call webhooks: the first retry waits about this long, doubling each time (tests shrink it).
+    webhook_retry_base_s: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

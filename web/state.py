@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
+from agent.outbound_http import OutboundClient
 from data.store import Store
 from media.registry import MediaRegistry
+from web.services.webhooks import PostCallWebhooks
 from web.settings import Settings
 from web.setup_token import SetupGate
 from web.telephony import Telephony
@@ -27,6 +29,10 @@ class AppState:
     """Media sockets the calls are waiting for (`media.endpoint` claims them)."""
     setup_gate: SetupGate
     """Whether /setup needs the one-time setup token (`web.setup_token`)."""
+    outbound: OutboundClient
+    """Every request to a user's system (tools, lookups, webhooks) goes through it (`agent.outbound_http`)."""
+    webhooks: PostCallWebhooks
+    """Post-call webhooks: queued when a run ends, sent by its worker (`web.services.webhooks`)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def attach(self, app: Starlette) -> None:

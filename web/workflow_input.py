@@ -1,12 +1,14 @@
 """Turning workflow form fields, API JSON or an imported file into a validated (name,
 `WorkflowDefinition`), and the one rule for secrets at rest.
 
-The form edits the common fields one by one (`FORM_FIELDS`, `LLM_FIELDS`) and the rest of the
+The form edits the common fields one by one (`FORM_FIELDS`, `LLM_FIELDS`), the tools, the
+pre-call lookup and the webhooks as rows of fields (`web.workflow_sections`), and the rest of the
 definition as raw JSON (`definition`); a key given both ways is refused rather than silently
 dropped. Errors are keyed like the API's (`definition.<path>`); `form_errors` moves those of a
 field that is on the form to that field's name, so they show inline beside it.
 
-Secrets (`SECRET_PATHS`): the stored definition (its JSON, `to_json()`) always holds ciphertext.
+Secrets (`SECRET_PATHS`, secret tool and lookup headers, webhook signing secrets): the stored
+definition (its JSON, `to_json()`) always holds ciphertext.
 Whatever is submitted (form, API, import) is validated in plain text, then `seal_secrets` gives
 the JSON to store: new values encrypted, the stored ciphertext put back where the submission sent
 `SECRET_MASK` ("keep"). Pages, API
@@ -21,8 +23,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.definition import SECRET_MASK, WorkflowDefinition, map_secrets, read_definition, restore_secrets
+from agent.webhooks import new_secret
 from web.forms import CONTROL_CHARS
 from web.requests import parse_json
+from web.workflow_sections import MARKER, SECTION_KEYS, place_errors, section_values, sections_from_form
 
 Errors = dict[str, str]
 Clean = tuple[str, WorkflowDefinition]
@@ -80,11 +84,19 @@ def export_document(name: str, definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def seal_secrets(definition: WorkflowDefinition, stored: dict[str, Any] | None,
-                 encrypt: Callable[[str], str]) -> dict[str, Any]:
+                 encrypt: Callable[[str], str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The JSON to store: new secret values encrypted; a submitted mask takes the stored
-    ciphertext back (or empty when nothing is stored). Never encrypts a value twice."""
+    ciphertext back (or empty when nothing is stored). Never encrypts a value twice. A webhook
+    left without a secret gets a new one: the second element maps its URL to the secret in clear,
+    to be shown once."""
     fresh = map_secrets(definition.to_json(), lambda value: value if value == SECRET_MASK else encrypt(value))
-    return restore_secrets(fresh, stored)
+    sealed = restore_secrets(fresh, stored)
+    generated: dict[str, str] = {}
+    for target in sealed.get("webhooks") or []:
+        if not target.get("secret"):
+            generated[target["url"]] = secret = new_secret()
+            target["secret"] = encrypt(secret)
+    return sealed, generated
 
 
 # --- the HTML form ----------------------------------------------------------------------------
@@ -100,10 +112,20 @@ def from_form(values: Mapping[str, str]) -> tuple[Clean | None, Errors]:
     if not isinstance(raw, dict):
         return None, {**name_errors, "definition": "the definition must be a JSON object"}
     merged, errors = _merge_fields(raw, values)
+    places: dict[str, str] = {}
+    if MARKER in values:
+        form = sections_from_form(values)
+        both = [key for key in SECTION_KEYS if key in raw]
+        if both:
+            errors.setdefault("definition", f"{', '.join(both)}: set {'these' if len(both) > 1 else 'this'} with "
+                                            "the fields above and remove it from the JSON")
+        merged |= {key: value for key, value in form.sections.items() if value}
+        errors |= form.errors
+        places = form.places
     if errors:
         return None, {**name_errors, **errors}
     clean, errors = from_api({"name": values.get("name"), "definition": merged})
-    return (clean, {}) if clean is not None else (None, form_errors(errors, values))
+    return (clean, {}) if clean is not None else (None, form_errors(place_errors(errors, places), values))
 
 
 def _merge_fields(raw: dict[str, Any], values: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
@@ -174,12 +196,13 @@ def form_fields(definition: Mapping[str, Any], name: str = "") -> dict[str, Any]
     values.update({field: llm.get(key) or "" for field, key in LLM_FIELDS.items() if key != "api_key"})
     values["llm_api_key_set"] = bool(llm.get("api_key"))
     values["definition"] = definition_json(definition)
-    return values
+    return values | section_values(definition)
 
 
 def definition_json(definition: Mapping[str, Any]) -> str:
-    """The definition without the keys the form edits in their own fields, pretty-printed."""
-    rest = {k: v for k, v in definition.items() if k not in FORM_FIELDS}
+    """The definition without the keys the form edits in their own fields (the tools, lookup and
+    webhooks included), pretty-printed."""
+    rest = {k: v for k, v in definition.items() if k not in FORM_FIELDS and k not in SECTION_KEYS}
     if isinstance(rest.get("llm"), dict):
         rest["llm"] = {k: v for k, v in rest["llm"].items() if k not in LLM_FIELDS.values()}
     return json.dumps(rest, indent=2, ensure_ascii=False)

@@ -18,6 +18,10 @@ farewell); the dialog engines add their own sections (`model.py` draws the tree)
   Blind (the default) hands the caller to the dialplan; attended rings the extension, bridges it
   with the caller on answer and drops the agent, and if it does not answer within `timeout_s`
   the agent says so and stays on the call.
+- `tools` (optional, both engines): the user's HTTP tools (`agent.tool_definition`); script states
+  may capture a variable or call a tool (`parse_script.py`).
+- `pre_call` (optional): a lookup of the caller before the greeting (`agent.lookup`).
+- `webhooks` (optional): post-call webhooks (`agent.webhooks`).
 
 Unknown keys are refused everywhere so a typo does not silently do nothing. Errors are keyed
 `definition.<path>` (list items by index: `definition.script.states.menu.intents.0.dtmf`).
@@ -29,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.definition.check import Errors
 from agent.definition.model import (
     ACTIONS,
     DEFAULT_APOLOGY,
@@ -48,6 +51,7 @@ from agent.definition.model import (
     ScriptSection,
     State,
     SttEndpoint,
+    ToolStep,
     TransferPolicy,
     TtsEndpoint,
     WorkflowDefinition,
@@ -55,12 +59,14 @@ from agent.definition.model import (
 from agent.definition.parse import parse_definition, read_definition
 from agent.definition.secrets import SECRET_MASK, SECRET_PATHS, map_secrets, redact_secrets, restore_secrets
 from agent.errors import DefinitionInvalid
+from agent.fields import Errors
 
 __all__ = [
     "ACTIONS", "DEFAULT_APOLOGY", "DEFAULT_FALLBACK", "DEFAULT_INSTRUCTIONS", "DEFAULT_LLM_REPROMPT",
     "DEFAULT_LLM_URL", "DEFAULT_REPEAT_PHRASES", "DEFAULT_TRANSFER_TIMEOUT_S", "EMBEDDED_VOICES", "ENGINES",
     "SCHEMA_VERSION", "SECRET_MASK", "SECRET_PATHS", "TRANSFER_MODES", "DefinitionInvalid", "Errors", "Intent",
-    "LlmSection", "ScriptSection", "State", "SttEndpoint", "TransferPolicy", "TtsEndpoint", "WorkflowDefinition",
+    "LlmSection", "ScriptSection", "State", "SttEndpoint", "ToolStep", "TransferPolicy", "TtsEndpoint",
+    "WorkflowDefinition",
     "as_definition", "default_definition", "map_secrets", "parse_definition", "read_definition", "redact_secrets",
     "restore_secrets", "validate_definition",
 ]

@@ -2,10 +2,14 @@
 
     WorkflowDefinition        common fields (greeting, timers, voice, ...) and optional sections:
     ├── script: ScriptSection     start, states (State → Intent), fallback, repeat phrases
+    │                             (a state may capture a variable or call a tool: CaptureSpec, ToolStep)
     ├── llm: LlmSection           OpenAI-compatible endpoint, instructions, limits
     ├── stt: SttEndpoint          ┐ an OpenAI-compatible HTTP endpoint (or Piper for speech)
     ├── tts: TtsEndpoint          ┘ instead of the embedded models
-    └── transfer: TransferPolicy  blind or attended, ring timeout
+    ├── transfer: TransferPolicy  blind or attended, ring timeout
+    ├── tools: ToolDefinition…    the user's HTTP tools (`agent.tool_definition`), for both engines
+    ├── pre_call: PreCallLookup   caller number → variables before the greeting (`agent.lookup`)
+    └── webhooks: WebhookTarget…  post-call webhooks (`agent.webhooks`)
 
 Instances come from `agent.definition.parse_definition` (validated; defaults filled in) or are
 built directly (tests); every field has the default a missing JSON key gets. Values the stored
@@ -20,6 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from agent.capture import CaptureSpec
+from agent.lookup import PreCallLookup
+from agent.tool_definition import ToolDefinition
+from agent.webhooks import WebhookTarget
 
 SCHEMA_VERSION = 1
 Engine = Literal["script", "llm"]
@@ -62,6 +71,26 @@ class Intent:
                 "say": self.say, "action": self.action, "goto": self.goto, "extension": self.extension}
 
 
+ArgumentValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ToolStep:
+    """A script state that calls one of the workflow's tools as soon as it is entered."""
+    name: str
+    arguments: tuple[tuple[str, ArgumentValue], ...] = ()
+    """Argument values; text may hold `{{variable}}` (a value that is exactly one `{{variable}}`
+    keeps the variable's type: a captured number stays a number)."""
+    save: tuple[tuple[str, str], ...] = ()
+    """(variable, dotted path in the JSON answer): `("ref", "booking.reference")`."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": dict(self.arguments), "save": dict(self.save)}
+
+
+DEFAULT_RETRIES = 2
+
+
 @dataclass(frozen=True)
 class State:
     name: str
@@ -70,10 +99,33 @@ class State:
     reprompt: str | None = None
     fallback: str | None = None
     intents: tuple[Intent, ...] = ()
+    capture: CaptureSpec | None = None
+    """Read the caller's next answer (speech or keys) into a variable; intents are tried when it
+    cannot be read."""
+    tool: ToolStep | None = None
+    next: str | None = None
+    """Where a capture or a tool goes when it succeeds (required with either)."""
+    failure: str | None = None
+    """Where it goes when the capture failed `retries` more times, or the tool failed (None: `next`)."""
+    retries: int = DEFAULT_RETRIES
+    retry: str | None = None
+    """Said when an answer cannot be captured (None: the fallback, then `say` again)."""
+
+    @property
+    def step(self) -> bool:
+        """A capture or tool state (it has `next`)."""
+        return self.capture is not None or self.tool is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"say": self.say, "reprompt": self.reprompt, "fallback": self.fallback,
-                "intents": [intent.to_json() for intent in self.intents]}
+        out: dict[str, Any] = {"say": self.say, "reprompt": self.reprompt, "fallback": self.fallback,
+                               "intents": [intent.to_json() for intent in self.intents]}
+        if self.capture is not None:
+            out["capture"] = self.capture.to_json()
+        if self.tool is not None:
+            out["tool"] = self.tool.to_json()
+        if self.step:
+            out |= {"next": self.next, "failure": self.failure, "retries": self.retries, "retry": self.retry}
+        return out
 
 
 @dataclass(frozen=True)
@@ -175,13 +227,23 @@ class WorkflowDefinition:
     tts: TtsEndpoint | None = None
     transfer: TransferPolicy | None = None
     """None: blind."""
+    tools: tuple[ToolDefinition, ...] = ()
+    pre_call: PreCallLookup | None = None
+    webhooks: tuple[WebhookTarget, ...] = ()
+
+    def tool(self, name: str) -> ToolDefinition | None:
+        return next((tool for tool in self.tools if tool.name == name), None)
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: every common field, and the sections that are set."""
         out: dict[str, Any] = {name: getattr(self, name) for name in _COMMON}
         sections = {"script": self.script, "llm": self.llm, "stt": self.stt, "tts": self.tts,
-                    "transfer": self.transfer}
+                    "transfer": self.transfer, "pre_call": self.pre_call}
         out.update({name: section.to_json() for name, section in sections.items() if section is not None})
+        if self.tools:
+            out["tools"] = [tool.to_json() for tool in self.tools]
+        if self.webhooks:
+            out["webhooks"] = [target.to_json() for target in self.webhooks]
         return out
 
 

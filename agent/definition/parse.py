@@ -5,19 +5,14 @@ absent or null is None in the model; `definition.<section>` must otherwise be an
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from agent.definition.check import MAX_TEXT, Errors, FieldCheck, Raw, choose
 from agent.definition.model import (
-    ACTIONS,
     DEFAULT_APOLOGY,
-    DEFAULT_FALLBACK,
     DEFAULT_INSTRUCTIONS,
     DEFAULT_LLM_REPROMPT,
     DEFAULT_LLM_URL,
-    DEFAULT_REPEAT_PHRASES,
     DEFAULT_TRANSFER_TIMEOUT_S,
     EMBEDDED_VOICES,
     ENGINES,
@@ -25,36 +20,33 @@ from agent.definition.model import (
     STT_PROVIDERS,
     TRANSFER_MODES,
     TTS_PROVIDERS,
-    Intent,
     LlmSection,
-    ScriptSection,
-    State,
     SttEndpoint,
     TransferPolicy,
     TtsEndpoint,
     WorkflowDefinition,
 )
+from agent.definition.parse_script import EXTENSION, check_tool_steps, read_script
 from agent.errors import DefinitionInvalid
+from agent.fields import MAX_TEXT, Errors, FieldCheck, Raw, choose
+from agent.lookup import parse_pre_call
+from agent.tool_definition import parse_tools
+from agent.webhooks import parse_webhooks
 
 _COMMON: dict[str, type] = {
     "version": int, "engine": str, "greeting": str, "language": str, "voice": str, "barge_in": bool,
     "end_of_speech_ms": int, "no_input_reprompt_s": int, "no_input_hangup_s": int, "max_duration_s": int,
     "recording": bool, "farewell": str,
 }
-_SECTIONS = ("script", "llm", "stt", "tts", "transfer")
+_SECTIONS = ("script", "llm", "stt", "tts", "transfer", "pre_call")
+_LISTS = ("tools", "webhooks")
 _RANGES = {
     "end_of_speech_ms": (100, 5000),
     "no_input_reprompt_s": (1, 300),
     "no_input_hangup_s": (1, 600),
     "max_duration_s": (10, 86400),
 }
-_TYPE_NAMES = {int: "a whole number", str: "text", bool: "true or false", dict: "an object"}
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_EXTENSION = re.compile(r"^[A-Za-z0-9*#+_.-]{1,40}$")
-_DTMF = re.compile(r"^[0-9*#]$")
-# a group holding + * or {n,} that is itself followed by + * or {n,}: catastrophic backtracking
-_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
+_TYPE_NAMES = {int: "a whole number", str: "text", bool: "true or false", dict: "an object", list: "a list"}
 
 
 def parse_definition(raw: object) -> WorkflowDefinition:
@@ -72,9 +64,12 @@ def read_definition(raw: object) -> tuple[WorkflowDefinition | None, Errors]:
     errors: Errors = {}
     common, sections = _typed_fields(raw, errors)
     _check_common(common, errors)
-    readers = {"script": _script, "llm": _llm, "stt": _stt, "tts": _tts, "transfer": _transfer}
+    readers = {"script": read_script, "llm": _llm, "stt": _stt, "tts": _tts, "transfer": _transfer}
     parsed: dict[str, Any] = {key: readers[key](FieldCheck(f"definition.{key}", errors), value)
-                              for key, value in sections.items()}
+                              for key, value in sections.items() if key in readers}
+    parsed |= _outside(raw, errors)
+    if parsed.get("script") is not None:
+        check_tool_steps(FieldCheck("definition.script", errors), parsed["script"], parsed.get("tools", ()))
     engine = common.get("engine", "script")
     if engine == "llm" and parsed.get("llm") is None and "definition.engine" not in errors:
         errors["definition.llm"] = "the llm engine needs an llm section with at least a model"
@@ -87,15 +82,29 @@ def read_definition(raw: object) -> tuple[WorkflowDefinition | None, Errors]:
     return WorkflowDefinition(**common, **parsed), {}
 
 
+def _outside(raw: Raw, errors: Errors) -> dict[str, Any]:
+    """The sections that reach the user's systems: tools, the pre-call lookup, webhooks."""
+    tools, tool_errors = parse_tools(raw.get("tools"))
+    pre_call, lookup_errors = parse_pre_call(raw.get("pre_call"))
+    webhooks, webhook_errors = parse_webhooks(raw.get("webhooks"))
+    for found in (tool_errors, lookup_errors, webhook_errors):
+        for key, message in found.items():
+            errors.setdefault(key, message)
+    return {"tools": tools, "pre_call": pre_call, "webhooks": webhooks}
+
+
 def _typed_fields(raw: Raw, errors: Errors) -> tuple[dict[str, Any], dict[str, Raw]]:
-    """The common fields and the section objects of `raw` that have the right JSON type."""
+    """The common fields and the section objects of `raw` that have the right JSON type (the
+    list sections, tools and webhooks, are read by `_outside`)."""
     common: dict[str, Any] = {}
     sections: dict[str, Raw] = {}
     for key, value in raw.items():
-        kind = dict if key in _SECTIONS else _COMMON.get(key)
+        kind = dict if key in _SECTIONS else list if key in _LISTS else _COMMON.get(key)
         if kind is None:
             errors[f"definition.{key}"] = f"unknown field {key!r}"
-        elif value is None and key in _SECTIONS:
+        elif value is None and (key in _SECTIONS or key in _LISTS):
+            continue
+        elif key in _LISTS:
             continue
         elif (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             errors[f"definition.{key}"] = f"must be {_TYPE_NAMES[kind]}"
@@ -119,95 +128,6 @@ def _check_common(common: dict[str, Any], errors: Errors) -> None:
             errors[f"definition.{key}"] = f"at most {MAX_TEXT} characters"
 
 
-# --- script ----------------------------------------------------------------------------------------
-
-def _script(check: FieldCheck, raw: Raw) -> ScriptSection:
-    check.only(raw, {"start", "states", "fallback", "repeat_phrases"})
-    states_raw = raw.get("states")
-    if not isinstance(states_raw, Mapping) or not states_raw:
-        check.at("states").fail("needs at least one state, e.g. {\"menu\": {\"intents\": []}}")
-        states_raw = {}
-    if len(states_raw) > 100:
-        check.at("states").fail("at most 100 states")
-    names = set(states_raw)
-    states: list[State] = []
-    for name, state in states_raw.items():
-        state_check = check.at("states").at(name)
-        if not _NAME.match(str(name)):
-            state_check.fail("a state name has 1-40 letters, digits, '-' or '_'")
-        if not isinstance(state, Mapping):
-            state_check.fail("must be an object")
-            continue
-        states.append(_state(state_check, str(name), state, names))
-    start = raw.get("start", next(iter(states_raw), ""))
-    if not isinstance(start, str) or (states_raw and start not in states_raw):
-        check.at("start").fail("must name one of the states")
-    phrases = check.text_list(raw, "repeat_phrases") if "repeat_phrases" in raw else list(DEFAULT_REPEAT_PHRASES)
-    return ScriptSection(start=str(start), states=tuple(states), fallback=check.text(raw, "fallback", DEFAULT_FALLBACK),
-                         repeat_phrases=tuple(phrases))
-
-
-def _state(check: FieldCheck, name: str, raw: Raw, names: set[str]) -> State:
-    check.only(raw, {"say", "reprompt", "fallback", "intents"})
-    intents_raw = raw.get("intents", [])
-    intents: list[Intent] = []
-    if not isinstance(intents_raw, list):
-        check.at("intents").fail("must be a list")
-        intents_raw = []
-    if len(intents_raw) > 50:
-        check.at("intents").fail("at most 50 intents")
-    for i, intent in enumerate(intents_raw):
-        if not isinstance(intent, Mapping):
-            check.at("intents").at(i).fail("must be an object")
-            continue
-        intents.append(_intent(check.at("intents").at(i), intent, names))
-    return State(name, say=check.text(raw, "say"), reprompt=check.text(raw, "reprompt", None),
-                 fallback=check.text(raw, "fallback", None), intents=tuple(intents))
-
-
-def _intent(check: FieldCheck, raw: Raw, names: set[str]) -> Intent:
-    check.only(raw, {"name", "keywords", "regex", "dtmf", "say", "action", "goto", "extension"})
-    name = check.required_text(raw, "name", limit=40)
-    keywords = [k.strip() for k in check.text_list(raw, "keywords")]
-    for j, keyword in enumerate(keywords):
-        if not keyword or len(keyword) > 100:
-            check.at("keywords").at(j).fail("a keyword has 1-100 characters")
-    regex = check.text(raw, "regex", None, limit=500)
-    if regex:
-        _check_regex(check.at("regex"), regex)
-    dtmf = check.text_list(raw, "dtmf", limit=12)
-    for j, key in enumerate(dtmf):
-        if not _DTMF.match(key):
-            check.at("dtmf").at(j).fail("one key: 0-9, * or #")
-    if not (keywords or regex or dtmf):
-        check.fail("an intent needs keywords, a regex or dtmf keys to match")
-    goto = check.text(raw, "goto", None, limit=40)
-    action = choose(raw.get("action", "goto" if goto else None), ACTIONS)
-    say = check.text(raw, "say")
-    extension = check.text(raw, "extension", None, limit=40)
-    if action is None:
-        check.at("action").fail("must be one of goto, transfer, hang_up, say (or give goto)")
-    elif action == "goto" and (not goto or goto not in names):
-        check.at("goto").fail("must name one of the states")
-    elif action == "transfer" and (not extension or not _EXTENSION.match(extension)):
-        check.at("extension").fail("a transfer needs an extension (digits, letters, * # + _ . -)")
-    elif action == "say" and not (say or "").strip():
-        check.at("say").fail("say-and-continue needs something to say")
-    return Intent(name, action or "say", keywords=tuple(keywords), regex=regex, dtmf=tuple(dtmf), say=say,
-                  goto=goto, extension=extension)
-
-
-def _check_regex(check: FieldCheck, regex: str) -> None:
-    try:
-        re.compile(regex)
-    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}: OverflowError
-        check.fail(f"not a valid regular expression: {exc}")
-    else:
-        if _NESTED_REPEAT.search(regex):
-            check.fail("a repeated group that itself repeats, like (a+)+, can take exponential "
-                       "time; rewrite it without nesting")
-
-
 # --- llm, speech, transfer -------------------------------------------------------------------------
 
 def _llm(check: FieldCheck, raw: Raw) -> LlmSection:
@@ -215,19 +135,19 @@ def _llm(check: FieldCheck, raw: Raw) -> LlmSection:
                      "timeout_s", "allowed_extensions", "reprompt", "apology"})
     extensions = check.text_list(raw, "allowed_extensions", limit=100)
     for j, extension in enumerate(extensions):
-        if not _EXTENSION.match(extension):
+        if not EXTENSION.match(extension):
             check.at("allowed_extensions").at(j).fail("not a valid extension")
     return LlmSection(
-        instructions=check.text(raw, "instructions", DEFAULT_INSTRUCTIONS, limit=20000),
+        instructions=check.optional_text(raw, "instructions", DEFAULT_INSTRUCTIONS, limit=20000),
         base_url=check.url(raw, "base_url", DEFAULT_LLM_URL),
-        model=check.required_text(raw, "model", limit=200),
-        api_key=check.text(raw, "api_key", "", limit=1000),
-        temperature=check.number(raw, "temperature", None, 0, 2),
-        max_tokens=check.whole(raw, "max_tokens", 300, 1, 8192),
-        timeout_s=check.number(raw, "timeout_s", 10, 0.1, 120),
+        model=check.text(raw, "model", limit=200, required=True),
+        api_key=check.optional_text(raw, "api_key", "", limit=1000),
+        temperature=check.optional_number(raw, "temperature", None, 0, 2),
+        max_tokens=check.optional_whole(raw, "max_tokens", 300, 1, 8192),
+        timeout_s=check.optional_number(raw, "timeout_s", 10, 0.1, 120),
         allowed_extensions=tuple(extensions),
-        reprompt=check.text(raw, "reprompt", DEFAULT_LLM_REPROMPT),
-        apology=check.text(raw, "apology", DEFAULT_APOLOGY),
+        reprompt=check.optional_text(raw, "reprompt", DEFAULT_LLM_REPROMPT),
+        apology=check.optional_text(raw, "apology", DEFAULT_APOLOGY),
     )
 
 
@@ -240,7 +160,8 @@ def _stt(check: FieldCheck, raw: Raw) -> SttEndpoint:
     if provider == "openai" and not base_url:
         check.at("base_url").fail("required for an OpenAI-compatible endpoint")
     return SttEndpoint(provider=provider or "embedded", base_url=base_url,
-                       model=check.text(raw, "model", "whisper-1"), api_key=check.text(raw, "api_key", "", limit=1000))
+                       model=check.optional_text(raw, "model", "whisper-1"),
+                       api_key=check.optional_text(raw, "api_key", "", limit=1000))
 
 
 def _tts(check: FieldCheck, raw: Raw) -> TtsEndpoint:
@@ -251,9 +172,10 @@ def _tts(check: FieldCheck, raw: Raw) -> TtsEndpoint:
     base_url = check.url(raw, "base_url", None)
     if provider == "openai" and not base_url:
         check.at("base_url").fail("required for an OpenAI-compatible endpoint")
-    return TtsEndpoint(provider=provider or "embedded", base_url=base_url, model=check.text(raw, "model", "tts-1"),
-                       voice=check.text(raw, "voice", None, limit=100),
-                       api_key=check.text(raw, "api_key", "", limit=1000))
+    return TtsEndpoint(provider=provider or "embedded", base_url=base_url,
+                       model=check.optional_text(raw, "model", "tts-1"),
+                       voice=check.optional_text(raw, "voice", None, limit=100),
+                       api_key=check.optional_text(raw, "api_key", "", limit=1000))
 
 
 def _transfer(check: FieldCheck, raw: Raw) -> TransferPolicy:
@@ -261,5 +183,5 @@ def _transfer(check: FieldCheck, raw: Raw) -> TransferPolicy:
     mode = choose(raw.get("mode", "blind"), TRANSFER_MODES)
     if mode is None:
         check.at("mode").fail("must be 'blind' (hand the caller to the dialplan) or 'attended' (ring, then bridge)")
-    timeout = check.whole(raw, "timeout_s", DEFAULT_TRANSFER_TIMEOUT_S, 1, 120)
+    timeout = check.optional_whole(raw, "timeout_s", DEFAULT_TRANSFER_TIMEOUT_S, 1, 120)
     return TransferPolicy(mode=mode or "blind", timeout_s=timeout)

@@ -4,13 +4,20 @@ The web layer applies `map_secrets(definition, box.encrypt)` before saving, `map
 box.decrypt)` before handing a definition to the runtime or the test chat, and shows
 `redact_secrets(definition)`; `restore_secrets(submitted, stored)` keeps a stored secret when a
 form or client sends back the mask. A path segment `*` stands for every item of a list or every
-value of an object (for sections that hold lists, such as tools with headers).
+value of an object.
+
+Besides `SECRET_PATHS`, the sections that reach the user's systems hold secrets: tool and
+pre-call headers marked `"secret": true` (restored by tool name and header name, so reordering
+or adding tools keeps them) and webhook signing secrets (restored by the webhook's URL).
 """
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from agent.tool_definition import map_header_secrets, map_tool_secrets, restore_header_secrets, restore_tool_secrets
+from agent.webhooks import map_webhook_secrets, restore_webhook_secrets
 
 SECRET_PATHS: tuple[str, ...] = ("llm.api_key", "stt.api_key", "tts.api_key")
 """Dotted paths of definition values that are secrets (encrypt at rest, never show)."""
@@ -28,6 +35,13 @@ def map_secrets(definition: Mapping[str, Any], transform: Callable[[str], str],
         value = holder[key]
         if isinstance(value, str) and value:
             holder[key] = transform(value)
+    if "tools" in out:
+        out["tools"] = map_tool_secrets(out["tools"], transform)
+    pre_call = out.get("pre_call")
+    if isinstance(pre_call, dict) and "headers" in pre_call:
+        pre_call["headers"] = map_header_secrets(pre_call["headers"], transform)
+    if "webhooks" in out:
+        out["webhooks"] = map_webhook_secrets(out["webhooks"], transform)
     return out
 
 
@@ -44,6 +58,15 @@ def restore_secrets(submitted: Mapping[str, Any], stored: Mapping[str, Any] | No
     for holder, key, path in _secret_slots(out, paths):
         if holder[key] == SECRET_MASK:
             holder[key] = _lookup(stored or {}, path)
+    old = stored or {}
+    if "tools" in out:
+        out["tools"] = restore_tool_secrets(out["tools"], old.get("tools"))
+    pre_call, old_pre_call = out.get("pre_call"), old.get("pre_call")
+    if isinstance(pre_call, dict) and "headers" in pre_call:
+        pre_call["headers"] = restore_header_secrets(
+            pre_call["headers"], old_pre_call.get("headers") if isinstance(old_pre_call, dict) else None)
+    if "webhooks" in out:
+        out["webhooks"] = restore_webhook_secrets(out["webhooks"], old.get("webhooks"))
     return out
 
 

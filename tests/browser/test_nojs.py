@@ -92,14 +92,14 @@ def test_workflows_without_javascript(nojs_page: Page, server: Server) -> None:
     page.goto("/workflows/new")
     page.fill("#f-name", name)
     page.fill("#f-definition", "[1, 2]")
-    assert _submit(page, "#workflow-form button[type=submit]") == 422
+    assert _submit(page, "#workflow-form button.primary") == 422
     expect(page.locator("#e-definition")).to_contain_text("JSON object")
     expect(page.locator(".topbar nav")).to_be_visible()
     page.fill("#f-definition", "{}")
-    assert _submit(page, "#workflow-form button[type=submit]") == 303
+    assert _submit(page, "#workflow-form button.primary") == 303
     expect(page.get_by_role("status")).to_have_text("Saved.")
     page.fill("#f-greeting", "Edited without script.")
-    assert _submit(page, "#workflow-form button[type=submit]") == 303
+    assert _submit(page, "#workflow-form button.primary") == 303
     expect(page.locator("#f-greeting")).to_have_value("Edited without script.")
 
     page.goto("/workflows")

@@ -146,14 +146,16 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
 async def stack(tmp_path: Path, *, agent: Any = None, max_calls: int = 10, media_timeout_s: float = 2.0,
                 fake_kwargs: dict[str, Any] | None = None,
                 reconcile_timing: ReconcileTiming = FAST_RECONCILE,
-                definition: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
-    agent = agent or GreetingAgent(caller_audio(1))
+                definition: dict[str, Any] | None = None, runtime: Any = None) -> AsyncIterator[Stack]:
+    """`runtime`: a loaded `AgentRuntime` run as in production (`web.call_agent`: tools, lookups and
+    webhooks under the organisation's allowed hosts) instead of `agent`."""
+    agent = agent or (None if runtime is not None else GreetingAgent(caller_audio(1)))
 
     async def agent_factory() -> Any:
         return agent
 
-    settings = Settings(db_path=tmp_path / "sb.db", secret_key="e2e-secret")
-    app = create_app(settings, agent_factory=agent_factory,
+    settings = Settings(db_path=tmp_path / "sb.db", secret_key="e2e-secret", webhook_retry_base_s=0.2)
+    app = create_app(settings, agent_factory=agent_factory if runtime is None else None, agent_runtime=runtime,
                      ari_settings=AriSettings(FAST_LINKS, CallTiming(media_timeout_s=media_timeout_s, rest_timeout_s=2.0),
                                               reconcile_timing))
     async with serve(app) as url:

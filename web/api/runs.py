@@ -3,7 +3,8 @@ hang up, cancel (an outbound call while it rings), delete, and the recording.
 
     GET    /api/v1/workflow-runs?telephony_configuration_id&workflow_id&direction&status&since&until
            &limit&before_id   → {"items": [run…], "next_before_id": id | null}   (`web.services.runs_query`)
-    GET    /api/v1/workflow-runs/{id}            → the run with its "events"
+    GET    /api/v1/workflow-runs/{id}            → the run with its "events", "variables" and "tool_calls"
+    GET    /api/v1/workflow-runs/{id}/webhook-deliveries → {"items": [delivery with its "log" of attempts]}
     POST   /api/v1/workflow-runs/{id}/hangup     → 202, 409 when it is not live here
     POST   /api/v1/workflow-runs/{id}/cancel     → 202, 409 when it is not an outbound call being placed
     DELETE /api/v1/workflow-runs/{id}            → 204, 409 while the call is live
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from agent.webhooks import call_variables, tool_calls
 from data.models import WorkflowRun
 from web.api import PREFIX
 from web.api.serial import event_json, run_json
@@ -25,6 +27,7 @@ from web.errors import ApiError, invalid
 from web.requests import path_id
 from web.services import calls, runs
 from web.services.runs_query import parse_run_query
+from web.services.webhooks import deliveries_of
 from web.state import app_state
 from web.templating import path_for
 
@@ -48,7 +51,16 @@ async def get_run(request: Request) -> Response:
     state = app_state(request)
     run = await runs.load_run(state, org_id(request), path_id(request, "run_id"))
     events = await runs.events_of(state, run)
-    return JSONResponse(_json(request, run) | {"events": [event_json(e) for e in events]})
+    return JSONResponse(_json(request, run) | {"events": [event_json(e) for e in events],
+                                               "variables": call_variables(events), "tool_calls": tool_calls(events)})
+
+
+@api
+async def run_webhook_deliveries(request: Request) -> Response:
+    """The run's post-call webhook deliveries, each with its attempts (oldest first)."""
+    state, org = app_state(request), org_id(request)
+    run = await runs.load_run(state, org, path_id(request, "run_id"))
+    return JSONResponse({"items": [d.as_json() for d in await deliveries_of(state.store, org, run.id)]})
 
 
 @api
@@ -93,4 +105,5 @@ routes = [
     Route(ONE + "/hangup", hang_up_run, methods=["POST"], name="api.run_hangup"),
     Route(ONE + "/recording", run_recording, name="api.run_recording"),
     Route(ONE + "/cancel", cancel_run, methods=["POST"], name="api.run_cancel"),
+    Route(ONE + "/webhook-deliveries", run_webhook_deliveries, name="api.run_webhook_deliveries"),
 ]

@@ -1,8 +1,10 @@
 """JSON API under /api/v1: workflows (CRUD, export/import, test chat). Their runs are
 `web.api.runs`.
 
-Workflow secrets (API keys) are write-only: responses and exports carry `SECRET_MASK` in their
-place, and sending the mask back keeps the stored key (`web.workflow_input.seal_secrets`).
+Workflow secrets (API keys, secret tool and lookup headers, webhook signing secrets) are
+write-only: responses and exports carry `SECRET_MASK` in their place, and sending the mask back
+keeps the stored secret (`web.workflow_input.seal_secrets`). A webhook sent without a secret (or
+with "") gets a new one, returned once in the response as `webhook_secrets` {url: secret}.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent.definition import redact_secrets
+from agent.outside import Outside
 from data.errors import Conflict
 from data.models import Workflow
 from web.api import PREFIX
@@ -22,6 +25,7 @@ from web.errors import ApiError, invalid, not_found
 from web.requests import json_object, path_id
 from web.services import workflows
 from web.services.chat import ChatStateError, Conversation, Turn, check_digits, check_text, converse, seal, unseal
+from web.services.webhooks import hosts_of
 from web.state import app_state
 from web.workflow_input import from_api
 
@@ -37,6 +41,10 @@ def _json(workflow: Workflow) -> dict[str, Any]:
     return workflow_json(workflow) | {"definition": redact_secrets(workflow.definition)}
 
 
+def _saved_json(saved: workflows.Saved) -> dict[str, Any]:
+    return _json(saved.workflow) | ({"webhook_secrets": saved.new_secrets} if saved.new_secrets else {})
+
+
 @api
 async def list_workflows(request: Request) -> Response:
     found = await app_state(request).store.workflows.list(org_id(request))
@@ -49,8 +57,8 @@ async def create_workflow(request: Request) -> Response:
     if clean is None:
         raise invalid(errors)
     name, definition = clean
-    workflow = await workflows.create_workflow(app_state(request), org_id(request), name, definition)
-    return JSONResponse(_json(workflow), status_code=201)
+    saved = await workflows.create_workflow(app_state(request), org_id(request), name, definition)
+    return JSONResponse(_saved_json(saved), status_code=201)
 
 
 @api
@@ -70,10 +78,10 @@ async def update_workflow(request: Request) -> Response:
     if clean is None:
         raise invalid(errors)
     name, definition = clean
-    workflow = await workflows.update_workflow(app_state(request), org_id(request), current, name, definition)
-    if workflow is None:
+    saved = await workflows.update_workflow(app_state(request), org_id(request), current, name, definition)
+    if saved is None:
         raise not_found("workflow")
-    return JSONResponse(_json(workflow))
+    return JSONResponse(_saved_json(saved))
 
 
 @api
@@ -87,9 +95,9 @@ async def import_workflow(request: Request) -> Response:
     """Create a workflow from an export file's JSON (`?name=` overrides its name). Redacted keys
     are imported empty: `secrets_missing` says so."""
     document = await json_object(request)
-    workflow = await workflows.import_document(app_state(request), org_id(request), document,
-                                               request.query_params.get("name") or None)
-    return JSONResponse(_json(workflow) | {"secrets_missing": workflows.redacted_secrets(document)},
+    saved = await workflows.import_document(app_state(request), org_id(request), document,
+                                            request.query_params.get("name") or None)
+    return JSONResponse(_saved_json(saved) | {"secrets_missing": workflows.redacted_secrets(document)},
                         status_code=201)
 
 
@@ -145,7 +153,8 @@ async def chat(request: Request) -> Response:
             conversation = unseal(box, workflow, token)
         except ChatStateError as exc:
             raise invalid({"snapshot": str(exc)}, "the chat cannot continue") from exc
-    conversation, replies = await converse(box, workflow, conversation, turn)
+    outside = Outside(app_state(request).outbound, await hosts_of(app_state(request).store, workflow.organization_id))
+    conversation, replies = await converse(box, workflow, conversation, turn, outside)
     conversation.log = []  # the API client keeps its own transcript
     return JSONResponse({"snapshot": seal(box, workflow, conversation), "ended": conversation.ended,
                          "replies": [reply.as_dict() for reply in replies]})

@@ -7,6 +7,8 @@ encrypted and authenticated), bound to the organisation and the workflow and val
 `CHAT_TTL_S`. It never holds the definition or a secret; it may hold an LLM's message history,
 which is why it is encrypted rather than only signed. Each turn runs on the workflow as stored now
 (secrets decrypted in memory only). A failing LLM gives the apology and ends the chat, as on a call.
+Tools and the pre-call lookup are called for real, through `outside` (the process's outbound
+client and the organisation's allowed hosts); the transcript shows them.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 
 from agent.chat import ChatReply, TestChat
 from agent.definition import DefinitionInvalid, map_secrets
+from agent.outside import Outside
 from data.models import Workflow
 from data.secretbox import SecretBox
 from web.errors import ApiError, invalid
@@ -80,16 +83,16 @@ def unseal(box: SecretBox, workflow: Workflow, token: str) -> Conversation:
 # --- one exchange -------------------------------------------------------------------------------
 
 async def converse(box: SecretBox, workflow: Workflow, conversation: Conversation,
-                   turn: Turn | None) -> tuple[Conversation, list[ChatReply]]:
+                   turn: Turn | None, outside: Outside | None = None) -> tuple[Conversation, list[ChatReply]]:
     """Start the chat when it has not started (the greeting), then play `turn`."""
     if conversation.ended and turn is not None:
         raise ApiError(409, "chat-ended", "this test chat has ended: start a new one")
     try:
         definition = map_secrets(workflow.definition, box.decrypt)
     except ValueError as exc:
-        raise ApiError(409, "secret-undecryptable", f"{exc} (the workflow's API key)") from exc
+        raise ApiError(409, "secret-undecryptable", f"{exc} (a secret of the workflow: enter it again)") from exc
     try:
-        chat = TestChat(definition, snapshot=conversation.snapshot)
+        chat = TestChat(definition, snapshot=conversation.snapshot, outside=outside)
     except DefinitionInvalid as exc:  # stored before a stricter check: the editor shows what to fix
         raise ApiError(409, exc.error_id, f"this workflow's definition is not valid: {exc.args[0]}") from exc
     log = list(conversation.log)

@@ -7,28 +7,38 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from agent.definition import SECRET_MASK, SECRET_PATHS, WorkflowDefinition, redact_secrets
+from agent.definition import SECRET_MASK, WorkflowDefinition, redact_secrets
 from data.models import PhoneNumber, Workflow
 from web.errors import ApiError
 from web.state import AppState
 from web.workflow_input import export_document, from_import, seal_secrets
 
 
-async def create_workflow(state: AppState, org: int, name: str, definition: WorkflowDefinition) -> Workflow:
+@dataclass(frozen=True)
+class Saved:
+    workflow: Workflow
+    new_secrets: dict[str, str] = field(default_factory=dict)
+    """Webhook URL → the signing secret generated for it, in clear: shown once, never again."""
+
+
+async def create_workflow(state: AppState, org: int, name: str, definition: WorkflowDefinition) -> Saved:
     store = state.store
-    return await store.workflows.create(org, name, seal_secrets(definition, None, store.box.encrypt))
+    sealed, generated = seal_secrets(definition, None, store.box.encrypt)
+    return Saved(await store.workflows.create(org, name, sealed), generated)
 
 
 async def update_workflow(state: AppState, org: int, current: Workflow, name: str,
-                          definition: WorkflowDefinition) -> Workflow | None:
-    """The saved workflow (masked keys keep `current`'s), or None when it is gone."""
+                          definition: WorkflowDefinition) -> Saved | None:
+    """The saved workflow (masked secrets keep `current`'s), or None when it is gone."""
     store = state.store
-    return await store.workflows.update(org, current.id, name,
-                                        seal_secrets(definition, current.definition, store.box.encrypt))
+    sealed, generated = seal_secrets(definition, current.definition, store.box.encrypt)
+    saved = await store.workflows.update(org, current.id, name, sealed)
+    return None if saved is None else Saved(saved, generated)
 
 
 async def delete_workflow(state: AppState, org: int, workflow_id: int) -> None:
@@ -57,17 +67,22 @@ def _slug(name: str) -> str:
 def redacted_secrets(document: Any) -> bool:
     """True when an imported document had secrets redacted (they are imported empty)."""
     definition = document.get("definition") if isinstance(document, dict) else None
-    if not isinstance(definition, dict):
+    return _holds_mask(definition)
+
+
+def _holds_mask(value: Any, depth: int = 0) -> bool:
+    if value == SECRET_MASK:
+        return True
+    if depth > 20:
         return False
-    for path in SECRET_PATHS:
-        section, key = path.split(".")
-        holder = definition.get(section)
-        if isinstance(holder, dict) and holder.get(key) == SECRET_MASK:
-            return True
+    if isinstance(value, dict):
+        return any(_holds_mask(item, depth + 1) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_mask(item, depth + 1) for item in value)
     return False
 
 
-async def import_document(state: AppState, org: int, document: Any, name: str | None = None) -> Workflow:
+async def import_document(state: AppState, org: int, document: Any, name: str | None = None) -> Saved:
     """Validate an export file's JSON and create the workflow (422 with field errors otherwise)."""
     clean, errors = from_import(document, name)
     if clean is None:

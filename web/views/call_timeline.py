@@ -3,11 +3,13 @@ presses, tool actions, per-turn latency and errors (pure: events in, lines out).
 
 The agent runtime writes these kinds (`agent.runtime`): `transcript` (role caller|agent; agent
 turns carry `interrupted`, `heard_s`), `dtmf`, `action` (`{"action": "transfer"|"hang_up"}`),
-`latency` (`{"ms"}` or `{"voice_to_voice_ms", "stt_ms", "reply_ms"}`), `error` (`{"error_id"}`);
+`latency` (`{"ms"}` or `{"voice_to_voice_ms", "stt_ms", "reply_ms"}`), `error` (`{"error_id"}`),
+`lookup` (the pre-call lookup), `tool` (`agent.tools.tool_event`), `variables`, `capture`;
 outbound call set-up adds `progress`.
 """
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,7 +76,33 @@ def _describe(event: RunEvent) -> tuple[str, str, str, bool]:
             f" ({', '.join(parts)})" if parts else ""), False
     if event.kind == "error":
         return "", text, str(data.get("error_id", "")), False
+    if event.kind in _ACTS:
+        return _ACTS[event.kind](text, data)
     return who, text, "", False
+
+
+def _tool(text: str, data: dict[str, Any]) -> tuple[str, str, str, bool]:
+    arguments = json.dumps(data.get("arguments"), ensure_ascii=False, separators=(", ", ": "))
+    status = f"HTTP {data['status']}" if data.get("status") is not None else "no answer"
+    call = f"{data.get('name') or text}({arguments[:300]}) → {status}: {str(data.get('result') or '')[:300]}"
+    note = " ".join(str(part) for part in (data.get("error_id") or "", f"{data.get('elapsed_ms', 0)} ms") if part)
+    return "Tool", call, note, False
+
+
+def _lookup(text: str, data: dict[str, Any]) -> tuple[str, str, str, bool]:
+    note = " ".join(str(part) for part in (data.get("error_id") or "", f"{data.get('elapsed_ms', 0)} ms") if part)
+    return "Lookup", text, note, False
+
+
+def _variables(text: str, data: dict[str, Any]) -> tuple[str, str, str, bool]:
+    return "Set", text, str(data.get("source") or ""), False
+
+
+def _capture(text: str, data: dict[str, Any]) -> tuple[str, str, str, bool]:
+    return "Capture", text, "gave up" if data.get("gave_up") else f"attempt {data.get('attempt', '')}", False
+
+
+_ACTS = {"tool": _tool, "lookup": _lookup, "variables": _variables, "capture": _capture}
 
 
 def timeline(run: WorkflowRun, events: list[RunEvent]) -> list[Line]:

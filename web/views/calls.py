@@ -3,8 +3,10 @@
 - `/calls`: filters (configuration, workflow, direction, status, days), pages of `PAGE_SIZE`
   (cursor `before_id`, like the API); the rows poll themselves (`every 2s`, the same URL with
   `HX-Request` answers only the rows), so live calls appear, update and end without a reload.
-- `/calls/{id}`: the facts, the recording (player and download), the transcript turn by turn;
-  while the call is live the block polls itself every second and stops once the call ended.
+- `/calls/{id}`: the facts, the variables, the recording (player and download), the transcript
+  turn by turn with tool calls and lookups, the post-call webhook deliveries with their
+  attempts; while the call is live the block polls itself every second and stops once the call
+  ended (the deliveries card keeps polling while a delivery is pending).
 - Hang up (`POST /calls/{id}/hangup`) and delete (`DELETE /calls/{id}`, `POST …/delete`).
 """
 from __future__ import annotations
@@ -17,11 +19,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from agent.webhooks import call_variables
 from web.auth import org_id, page
 from web.errors import ApiError
 from web.requests import path_id
 from web.services import runs
 from web.services.runs_query import DIRECTIONS, FIELDS, RUN_STATUSES, parse_run_query
+from web.services.webhooks import deliveries_of
 from web.state import app_state
 from web.templating import is_htmx, path_for, render
 from web.views.call_timeline import elapsed_s, latency_summary, timeline
@@ -66,8 +70,10 @@ async def call_detail(request: Request) -> Response:
     state = app_state(request)
     run = await runs.load_run(state, org_id(request), path_id(request, "run_id"))
     events = await runs.events_of(state, run)
+    deliveries = await deliveries_of(state.store, org_id(request), run.id)
     context = {"run": run, "lines": timeline(run, events), "latency": latency_summary(events),
-               "elapsed": elapsed_s(run, datetime.now(UTC)), "nav": "calls"}
+               "elapsed": elapsed_s(run, datetime.now(UTC)), "nav": "calls", "variables": call_variables(events),
+               "deliveries": deliveries, "delivering": any(d.delivery.status == "pending" for d in deliveries)}
     return render(request, "calls/_live.html" if is_htmx(request) else "calls/detail.html", context)
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from agent.outside import Outside
 from data.models import Workflow
 from web.errors import ApiError
 from web.services.chat import ChatStateError, Conversation, Turn, check_digits, check_text, converse, seal, unseal
+from web.services.webhooks import hosts_of
 from web.state import app_state
 
 
@@ -41,13 +43,15 @@ def _form_turn(values: dict[str, str], started: bool) -> Turn | None:
 
 async def play_turn(request: Request, workflow: Workflow, values: dict[str, str]) -> tuple[dict[str, Any], int]:
     """Play the form's turn: the chat card's context and the status to answer with."""
-    box = app_state(request).store.box
+    state = app_state(request)
+    box = state.store.box
     conversation, error, status = Conversation(), "", 200
     try:
         if values.get("state") and values.get("action") != "restart":
             conversation = unseal(box, workflow, values["state"])
         turn = _form_turn(values, started=conversation.snapshot is not None)
-        conversation, _ = await converse(box, workflow, conversation, turn)
+        outside = Outside(state.outbound, await hosts_of(state.store, workflow.organization_id))
+        conversation, _ = await converse(box, workflow, conversation, turn, outside)
     except ChatStateError as exc:
         conversation, error, status = Conversation(), str(exc), 409
     except ApiError as exc:

@@ -1,8 +1,15 @@
-"""HTML views: workflows — list, the editor (common fields + raw JSON), export/import, delete, and
-the turns of the editor page's test chat card (`web.views.chat`).
+"""HTML views: workflows — list, the editor (common fields, tools, lookup and webhooks as rows of
+fields, the rest as raw JSON), export/import, delete, and the turns of the editor page's test
+chat card (`web.views.chat`).
 
 Secrets follow `web.workflow_input`: saved encrypted, shown only as "set" (`redact_secrets`);
-the API key field is write-only (blank keeps the saved key).
+the API key and webhook secret fields are write-only (blank keeps the saved value). A generated
+webhook secret is shown once, on the page the save answers with.
+
+Rows: "Add a tool", "Add a webhook" and each row's "Remove" are submit buttons (`row_action`);
+nothing is saved. With htmx the answer is only the new row (or nothing) with `HX-Retarget` and
+`HX-Reswap`, so what was typed elsewhere stays as it is; without JavaScript the whole form comes
+back with the row added or removed.
 """
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agent.definition import default_definition, redact_secrets
+from agent.tool_definition import MAX_TOOLS
+from agent.webhooks import MAX_TARGETS
 from data.errors import Conflict
 from data.models import Workflow
 from web.auth import org_id, page
@@ -24,10 +33,12 @@ from web.state import app_state
 from web.templating import is_htmx, path_for, redirect, render
 from web.views.chat import chat_context, play_turn
 from web.workflow_input import form_fields, from_form
+from web.workflow_sections import blank_tool, blank_webhook, new_key, row_keys, submitted_values
 
 MAX_IMPORT_BYTES = 500_000
 NOTICES = {"1": "Saved.", "imported": "Imported.",
-           "imported-keys": "Imported. Exports leave API keys out: enter them again below."}
+           "imported-keys": "Imported. Exports leave secrets out (API keys, secret headers): enter them again below; "
+                            "webhooks get new signing secrets (generate one to see it)."}
 
 
 async def load_workflow(request: Request) -> Workflow:
@@ -84,31 +95,76 @@ def _saved_page(request: Request, workflow: Workflow, flag: str) -> Response:
 
 async def _save(request: Request, workflow: Workflow | None) -> Response:
     values = await form_values(request)
+    if values.get("row_action"):
+        return await _rearranged(request, workflow, values)
     clean, errors = from_form(values)
+    if clean is None:
+        return await _invalid(request, workflow, values, errors)
     state, org = app_state(request), org_id(request)
-    if clean is not None:
-        name, definition = clean
-        if workflow is None:
-            return _saved_page(request, await workflows.create_workflow(state, org, name, definition), "1")
-        saved = await workflows.update_workflow(state, org, workflow, name, definition)
-        if saved is None:
+    name, definition = clean
+    if workflow is None:
+        saved = await workflows.create_workflow(state, org, name, definition)
+    else:
+        found = await workflows.update_workflow(state, org, workflow, name, definition)
+        if found is None:
             raise ApiError(404, "not-found", "this workflow does not exist")
-        if not is_htmx(request):
-            return _saved_page(request, saved, "1")
-        return render(request, "workflows/_form.html", {
-            "workflow": saved, "values": _values(saved), "errors": {}, "notice": "Saved.",
-            "numbers": await workflows.numbers_using(state, org, saved.id),
-        })
-    shown: dict[str, Any] = {k: v for k, v in values.items() if k != "llm_api_key"}  # never echo a typed key
-    shown["llm_api_key_set"] = bool(workflow and _has_key(workflow.definition))
-    numbers = await workflows.numbers_using(state, org, workflow.id) if workflow else []
-    context: dict[str, Any] = {"workflow": workflow, "values": shown, "errors": errors, "numbers": numbers,
-                               "nav": "workflows"}
+        saved = found
+    if not saved.new_secrets and (workflow is None or not is_htmx(request)):
+        return _saved_page(request, saved.workflow, "1")  # a new workflow moves to its own page
+    context = {"workflow": saved.workflow, "values": _values(saved.workflow), "errors": {}, "notice": "Saved.",
+               "new_secrets": saved.new_secrets,
+               "numbers": await workflows.numbers_using(state, org, saved.workflow.id)}
     if is_htmx(request):
-        return render(request, "workflows/_form.html", context, status_code=422)
+        return render(request, "workflows/_form.html", context)
+    page = await workflow_context(request, saved.workflow)
+    return render(request, "workflows/edit.html", page | context)
+
+
+def _shown(workflow: Workflow | None, values: dict[str, str]) -> dict[str, Any]:
+    """The submitted values to show again: never a typed key or secret."""
+    shown: dict[str, Any] = {k: v for k, v in values.items() if k != "llm_api_key"}
+    shown["llm_api_key_set"] = bool(workflow and _has_key(workflow.definition))
+    shown |= submitted_values(values)
+    stored = (workflow.definition.get("webhooks") if workflow else None) or []
+    kept = {hook.get("url") for hook in stored if isinstance(hook, dict) and hook.get("secret")}
+    for row in shown["webhooks"]:
+        row["secret_set"] = row["url"].strip() in kept
+    return shown
+
+
+async def _invalid(request: Request, workflow: Workflow | None, values: dict[str, str],
+                   errors: dict[str, str], *, status: int = 422, notice: str = "") -> Response:
+    state, org = app_state(request), org_id(request)
+    numbers = await workflows.numbers_using(state, org, workflow.id) if workflow else []
+    context: dict[str, Any] = {"workflow": workflow, "values": _shown(workflow, values), "errors": errors,
+                               "numbers": numbers, "nav": "workflows", "notice": notice}
+    if is_htmx(request):
+        return render(request, "workflows/_form.html", context, status_code=status)
     if workflow is not None:
         context["chat"] = chat_context(request, workflow)
-    return render(request, "workflows/edit.html", context, status_code=422)
+    return render(request, "workflows/edit.html", context, status_code=status)
+
+
+async def _rearranged(request: Request, workflow: Workflow | None, values: dict[str, str]) -> Response:
+    """A row added or removed; nothing is saved (see the module docstring)."""
+    action = values["row_action"]
+    kind = "tool" if action in ("add-tool",) or action.startswith("remove-tool-") else "webhook"
+    if action.startswith("remove-"):
+        key = action.rsplit("-", 1)[1]
+        if is_htmx(request):
+            return Response(status_code=200, headers={"HX-Retarget": f"#{kind}-{key}", "HX-Reswap": "delete"})
+        values = {k: v for k, v in values.items() if not k.startswith(f"{kind}-{key}-")}
+    elif action in ("add-tool", "add-webhook") and len(row_keys(values, kind)) < _MAX_ROWS[kind]:
+        if is_htmx(request):
+            row = blank_tool() if kind == "tool" else blank_webhook()
+            return render(request, f"workflows/_{kind}_row.html", {"row": row, "errors": {}},
+                          headers={"HX-Retarget": f"#{kind}-rows", "HX-Reswap": "beforeend"})
+        values = values | {f"{kind}-{new_key()}-url": ""}
+    return await _invalid(request, workflow, values, {}, status=200,
+                          notice="Not saved yet: save the workflow to keep these changes.")
+
+
+_MAX_ROWS = {"tool": MAX_TOOLS, "webhook": MAX_TARGETS}
 
 
 def _has_key(definition: dict[str, Any]) -> bool:
@@ -172,12 +228,12 @@ async def import_workflow(request: Request) -> Response:
     document, name, errors = await _uploaded_document(request)
     if not errors:
         try:
-            workflow = await workflows.import_document(app_state(request), org_id(request), document, name)
+            saved = await workflows.import_document(app_state(request), org_id(request), document, name)
         except ApiError as exc:
             errors = {"file": "; ".join(f"{_field_label(k)}: {m}" for k, m in exc.fields.items()) or exc.message}
         else:
             flag = "imported-keys" if workflows.redacted_secrets(document) else "imported"
-            return _saved_page(request, workflow, flag)
+            return _saved_page(request, saved.workflow, flag)
     if is_htmx(request):
         return render(request, "workflows/_import.html", {"import_errors": errors}, status_code=422)
     return await _list_page(request, errors)
