@@ -96,6 +96,8 @@ class Runs:
         )
         created = await self.get_any(int(run_id or 0))
         assert created is not None
+        if final:
+            await self._ended(created.id)
         return created
 
     async def create_within_quota(
@@ -137,6 +139,8 @@ class Runs:
             )
         created = await self.get_any(int(run_id or 0))
         assert created is not None
+        if refusal is not None:
+            await self._ended(created.id)
         return created, refusal
 
     async def get(self, org_id: int, run_id: int) -> WorkflowRun | None:
@@ -193,12 +197,16 @@ class Runs:
                 (status, reason, error_id, hangup_cause, run_id),
             ) > 0
         if ended:
-            for listener in self._finished:
-                try:
-                    await listener(run_id)
-                except Exception:  # the run is recorded; only what hangs off its end is lost
-                    log.exception("a listener of the run's end failed error_id=run-listener-failed run=%d", run_id)
+            await self._ended(run_id)
         return ended
+
+    async def _ended(self, run_id: int) -> None:
+        """Tell the listeners (after the commit) that this run's end is recorded."""
+        for listener in self._finished:
+            try:
+                await listener(run_id)
+            except Exception:  # the run is recorded; only what hangs off its end is lost
+                log.exception("a listener of the run's end failed error_id=run-listener-failed run=%d", run_id)
 
     async def set_recording(self, run_id: int, name: str | None, seconds: float | None = None) -> None:
         """Attach (or, with None, detach) the run's recording file."""
@@ -215,15 +223,20 @@ class Runs:
             ) > 0
 
     async def finish_all_open(self, status: str, reason: str, error_id: str) -> int:
-        """At start-up: runs a previous process left open can never finish now."""
+        """At start-up: runs a previous process left open can never finish now. Listeners hear of
+        each (their post-call webhooks still go out)."""
         async with self.db.transaction() as tx:
-            return await tx.execute_rowcount(
+            rows = await tx.fetch_all("SELECT id FROM workflow_runs WHERE ended_at IS NULL")
+            await tx.execute_rowcount(
                 f"""UPDATE workflow_runs SET status = ?, reason = ?, error_id = ?, ended_at = {_NOW},
                 duration_s = CASE WHEN answered_at IS NULL THEN 0
                     ELSE max(0, (julianday({_NOW}) - julianday(answered_at)) * 86400.0) END
                 WHERE ended_at IS NULL""",
                 (status, reason, error_id),
             )
+        for row in rows:
+            await self._ended(int(row[0]))
+        return len(rows)
 
     async def active_count(self, org_id: int) -> int:
         return int(await self.db.fetch_value(

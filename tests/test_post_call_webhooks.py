@@ -153,6 +153,40 @@ async def test_pending_deliveries_resume_after_a_restart(settings: Settings, sys
     assert verify_signature(secret, system.received[-1].headers[SIGNATURE_HEADER.lower()], system.received[-1].body)
 
 
+async def test_a_call_refused_over_quota_sends_its_webhook(tenant: Tenant, store: Store,
+                                                         system: UserSystem) -> None:
+    system.route("/hook", json_reply({"ok": True}))
+    workflow_id, secret = await hooked_workflow(tenant.api, system.url("/hook"))
+    await store.accounts.set_limits(tenant.org_id, 0, None)
+    run, refusal = await store.runs.create_within_quota(
+        org_id=tenant.org_id, workflow_id=workflow_id, direction="inbound", status="queued",
+        caller_number="+15550100", called_number="8000")
+    assert refusal is not None and run.status == "rejected"
+    await until(lambda: asyncio.sleep(0, system.received))
+    payload = json.loads(system.received[0].body)
+    assert (payload["run_id"], payload["status"], payload["caller_number"]) == (run.id, "rejected", "+15550100")
+    assert verify_signature(secret, system.received[0].headers[SIGNATURE_HEADER.lower()], system.received[0].body)
+
+
+async def test_a_call_cut_by_a_restart_still_sends_its_webhook(settings: Settings, system: UserSystem) -> None:
+    system.route("/hook", json_reply({"ok": True}))
+    first = create_app(settings, with_ari=False)
+    async with first.router.lifespan_context(first):
+        store = app_state(first).store
+        user = await create_organization(store, "Acme", "a@example.com", "password123")
+        key = await create_api_key(store, "a@example.com")
+        async with asgi_client(first, headers={"Authorization": f"Bearer {key}"}) as api:
+            workflow_id, _ = await hooked_workflow(api, system.url("/hook"))
+        live = await store.runs.create(org_id=user.organization_id, workflow_id=workflow_id, direction="inbound",
+                                       status="in_progress", caller_number="+15550100", called_number="8000")
+    assert system.received == []  # the process stopped with the call still open
+    second = create_app(settings, with_ari=False)
+    async with second.router.lifespan_context(second):
+        await until(lambda: asyncio.sleep(0, system.received))
+    payload = json.loads(system.received[0].body)
+    assert (payload["run_id"], payload["status"], payload["reason"]) == (live.id, "failed", "server restarted")
+
+
 def test_the_receiver_check_in_the_readme_accepts_exactly_our_signatures() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]

@@ -56,16 +56,17 @@ async def _running(app: Starlette, settings: Settings, load_agent: AgentLoader |
     async with contextlib.AsyncExitStack() as undo:
         store = await Store.open(settings.db_path, settings.secret_key)
         undo.push_async_callback(store.close)
-        closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
-        if closed:
-            log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
-        gate = await open_gate(store, settings, app.url_path_for("setup"))
-        registry = MediaRegistry()
         outbound = OutboundClient()
         undo.push_async_callback(outbound.aclose)
         webhooks = PostCallWebhooks(store, outbound, retry=RetryPolicy(base_s=settings.webhook_retry_base_s))
         webhooks.start()  # stopped after the calls ended, so their webhooks are queued first
         undo.push_async_callback(webhooks.stop)
+        # After the webhooks start: the runs a previous process left open still owe theirs.
+        closed = await store.runs.finish_all_open("failed", "server restarted", "server-restarted")
+        if closed:
+            log.warning("closed runs left open by a previous process count=%d error_id=server-restarted", closed)
+        gate = await open_gate(store, settings, app.url_path_for("setup"))
+        registry = MediaRegistry()
         telephony: Telephony = NullTelephony()
         if load_agent is not None:
             agent, agent_close = await load_agent(store, outbound)
