@@ -16,7 +16,7 @@ import numpy as np
 
 from media.framing import Framer
 from media.g711 import ulaw_decode
-from media.port import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent, TransferResult
+from media.port import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent, PlayoutTap, TransferResult
 
 FRAME = 160
 FRAME_S = 0.02
@@ -56,6 +56,7 @@ class LoopbackCall:
         self._changed = asyncio.Condition()
         self._player: asyncio.Task[None] | None = None
         self._closed = False
+        self._taps: list[PlayoutTap] = []
 
     # --- the agent's side (CallPort) ---------------------------------------------------------------
     def play(self, ulaw: bytes) -> None:
@@ -88,6 +89,8 @@ class LoopbackCall:
         self._framer.clear()
         self._run_frames = 0
         self._busy_until = min(self._busy_until, now)
+        for tap in self._taps:
+            tap.agent_flushed(now)
         self.flushes.append((self.clock(), heard))
         await self._notify()
         return heard
@@ -99,6 +102,9 @@ class LoopbackCall:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def watch_playout(self, tap: PlayoutTap) -> None:
+        self._taps.append(tap)
 
     async def hangup(self, reason: str) -> None:
         self.hangup_reason = reason
@@ -123,7 +129,7 @@ class LoopbackCall:
             delay = due - self.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.events.put_nowait(AudioIn(ulaw[i:i + FRAME]))
+            self.events.put_nowait(AudioIn(ulaw[i:i + FRAME], self.clock()))
         return started
 
     def press(self, digit: str) -> None:
@@ -187,6 +193,8 @@ class LoopbackCall:
                 continue
             self._queue.popleft()
             self.played.append(Played(at, item))
+            for tap in self._taps:
+                tap.agent(item, at)
             self._run_frames += 1
             self._busy_until = at + FRAME_S
             await self._notify()
