@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.audio import LINE_RATE, Samples
+from agent.stt_filters import FILLERS
 from agent.text import words
 from media.g711 import ulaw_decode, ulaw_encode
 
@@ -150,6 +151,18 @@ class EchoCanceller:
     def agent_flushed(self, at: float) -> None:
         self._far.cut(self._index(at))
 
+    def agent_talked(self, since: float, until: float, *, loud_dbfs: float = -45.0) -> float:
+        """The share of 20 ms blocks between `since` and `until` in which the agent's audio was
+        louder than `loud_dbfs` (0.0 to 1.0)."""
+        start, end = self._index(since), self._index(until)
+        block = LINE_RATE // 50
+        n = (end - start) // block
+        if n <= 0:
+            return 0.0
+        pcm = self._far.read(start, n * block).astype(np.float64).reshape(n, block) / 32768.0
+        power = np.mean(pcm * pcm, axis=1)
+        return float(np.mean(power > 10 ** (loud_dbfs / 10)))
+
     def cancel(self, ulaw: bytes, at: float) -> CleanFrame:
         """A caller frame that arrived at `at` (its last sample) with the agent's echo removed. With a
         frame that is not a whole number of 10 ms blocks, the remainder waits for the next frame."""
@@ -157,7 +170,8 @@ class EchoCanceller:
         arrived = self._index(at) - len(near)
         if self._next_near is None or abs(arrived - self._next_near) > self.max_jitter:
             self._next_near = arrived - len(self._pending)
-        near = np.concatenate([self._pending, near]) if len(self._pending) else near
+        carried = len(self._pending)
+        near = np.concatenate([self._pending, near]) if carried else near
         whole = len(near) - len(near) % BLOCK
         near, self._pending = near[:whole], near[whole:]
         start = self._next_near
@@ -172,7 +186,9 @@ class EchoCanceller:
             out = np.asarray(self._engine.process(near, far), np.int16)
             self.engine_frames += 1
         window = self._far.read(start - self.echo_window, self.echo_window + whole)
-        return CleanFrame(ulaw_encode(out).tobytes(), out.astype(np.float32) / 32768.0, at, level_dbfs(near),
+        untouched = out is near and not carried and whole == len(ulaw)  # nothing to cancel: the frame as it came
+        cleaned = ulaw if untouched else ulaw_encode(out).tobytes()
+        return CleanFrame(cleaned, out.astype(np.float32) / 32768.0, at, level_dbfs(near),
                           level_dbfs(out), level_dbfs(window), bool(active))
 
 
@@ -258,6 +274,12 @@ def caller_words(transcript: str, agent_text: str) -> list[str]:
             keep.append(heard[i])
             i += 1
     return keep
+
+
+def caller_content(transcript: str, agent_text: str = "") -> list[str]:
+    """The caller's own words in `transcript`: without runs of what the agent was saying
+    (`caller_words`) and without fillers ("uh", "hmm": a cough or a noise burst has none)."""
+    return [w for w in caller_words(transcript, agent_text) if w not in FILLERS]
 
 
 def _longest_run_at(heard: list[str], i: int, said: list[str]) -> int:

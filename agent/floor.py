@@ -2,8 +2,9 @@
 the run events they report.
 
 Listening sets `closed` and the caller's activity; speaking owns the reply under way (`reply`,
-`spoken`, `interruptible`) that barge-in cancels; turn taking reads the quiet clock and notes
-when a caller turn ended (`turn`) so the first audio of the answer can report the latency.
+`spoken`, `interruptible`) that barge-in cancels and notes as `cut`; turn taking reads the quiet
+clock and notes when a caller turn ended (`turn`) so the first audio of the answer can report the
+latency.
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ class TurnTiming:
     heard_at: float
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A reply that barge-in stopped: what it queued, and the seconds of its current playout run
+    the caller heard. Kept until the next reply, so a false interruption can resume it."""
+    spoken: Utterance
+    heard_s: float
+
+
 @dataclass
 class Floor:
     started: float
@@ -57,6 +66,7 @@ class Floor:
     spoken: Utterance = field(default_factory=Utterance)
     """What the current reply has queued so far."""
     turn: TurnTiming | None = None
+    cut: Cut | None = None
 
     def ended(self) -> bool:
         return self.closed is not None
@@ -65,5 +75,6 @@ class Floor:
         return self.reply is not None and not self.reply.done()
 
     def caller_active(self, now: float) -> None:
+        """The caller gave input (words understood, a key): the no-input clocks start again."""
         self.quiet_since = now
         self.reprompted = False

@@ -27,6 +27,7 @@ import httpx
 
 from agent.definition import EMBEDDED_VOICES, WorkflowDefinition, as_definition
 from agent.dialog import build_dialog
+from agent.echo import EchoCanceller
 from agent.errors import DefinitionInvalid, SpeechError
 from agent.stt import HttpStt, SpeechToText, WhisperStt
 from agent.tts import HibariTts, HttpTts, PiperTts, TextToSpeech
@@ -90,7 +91,7 @@ class AgentRuntime:
                 endpointer = Endpointer(model, end_of_speech_ms=clean.end_of_speech_ms, pregate=PreGate())
                 session = VoiceSession(call=call, definition=clean, context=context, on_event=on_event,
                                        dialog=build_dialog(clean, context, http=http), stt=stt, tts=tts,
-                                       endpointer=endpointer)
+                                       endpointer=endpointer, echo=EchoCanceller())
                 return await session.run()
             finally:
                 self.vads.release(model)
