@@ -5,15 +5,14 @@ Speech is transcribed as soon as the caller pauses (`SpeechPaused`); when the tu
 exactly that audio the early transcription is used, otherwise it is dropped and the whole turn
 transcribed, with the dialog's expected words as hints. Caller speech or a key while an
 interruptible reply is under way is a barge-in (unless the workflow turned barge-in off: then that
-speech is ignored as a turn). A speech start the echo gate does not accept (agent/barge_in.py) is
-not a barge-in; its segment still becomes an input marked with what the agent was saying, so
-turn taking can drop the agent's own words, and when its transcript leaves caller words while
-the reply still plays, the reply is interrupted then.
+speech is ignored as a turn). Speech counts as the caller's once the echo guard accepts it
+(agent/barge_in.py): at its start, or later in its segment (a late barge-in); a segment it never
+accepts is the agent's echo and is dropped. Speech that started over the agent is marked with
+what the agent was saying, so turn taking can drop the agent's own words from its transcript.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ from typing import Any
 
 from agent.audio import Samples
 from agent.barge_in import EchoGuard
-from agent.echo import GateDecision, caller_content
-from agent.errors import AgentError
+from agent.echo import GateDecision
 from agent.floor import Events, Floor
 from agent.speaking import Speaker
 from agent.stt import SpeechToText, Transcript
@@ -41,7 +39,7 @@ class CallerSpeech:
     barged_in: bool = False
     """This speech interrupted the agent."""
     over_agent: str = ""
-    """What the agent was saying when this speech started and was not taken as a barge-in (its
+    """What the agent was saying when this speech started, if it did not barge in at once (its
     echo may be in the transcript)."""
 
 
@@ -72,7 +70,7 @@ class Listener:
         self._held: deque[CallerInput] = deque()
         self._ignored_segment = 0
         self._barged_segment = 0
-        self._over_agent: tuple[int, str] | None = None  # (segment, agent text) of a start not taken as barge-in
+        self._over_agent: tuple[int, str] | None = None  # (segment, agent text) of a start not taken at once
         self._speculative: tuple[int, int, asyncio.Task[Transcript]] | None = None
 
     async def get(self, timeout: float) -> CallerInput:
@@ -109,7 +107,6 @@ class Listener:
         await self._on_vad(self.endpointer.feed(ulaw, now))
         later = self.guard.recheck(self.endpointer.segment, self.endpointer.in_speech, now)
         if later is not None and self._may_interrupt():
-            self._over_agent = None
             await self._interrupt(later[1], later[0])
 
     async def _on_vad(self, events: list[VadEvent]) -> None:
@@ -126,24 +123,22 @@ class Listener:
     async def _speech_started(self, event: SpeechStarted) -> None:
         self.floor.caller_speaking = True
         segment = self.endpointer.segment
+        decision = self.guard.start(segment, event.at)
         if not self.floor.replying():
             return
         if not self.barge_in:
             self._ignored_segment = segment
             return
-        self._over_agent = (segment, self.floor.spoken.text)
-        if self.floor.interruptible:
-            decision = self.guard.start(segment, event.at)
-            if decision.accepted:
-                self._over_agent = None
-                await self._interrupt(event.at, decision)
+        if decision.accepted and self._may_interrupt():
+            await self._interrupt(event.at, decision)
+        else:
+            self._over_agent = (segment, self.floor.spoken.text)
 
     def _may_interrupt(self) -> bool:
         return self.barge_in and self.floor.interruptible and self.floor.replying()
 
     async def _interrupt(self, onset: float, decision: GateDecision) -> None:
         self._barged_segment = self.endpointer.segment
-        self.guard.forget()
         await self.speaker.interrupt(onset, cause={
             "gate": decision.reason, "decided_ms": round((self.clock() - onset) * 1000)})
 
@@ -151,12 +146,16 @@ class Listener:
         if self._speculative is not None:
             self._speculative[2].cancel()  # speech went on: drop it if it has not started
             self._speculative = None
-        if event.segment != self._ignored_segment and not getattr(self.stt, "busy", False):
+        if event.segment != self._ignored_segment and not self.guard.undecided(event.segment) \
+                and not getattr(self.stt, "busy", False):
             self._speculative = (event.segment, len(event.audio), self._transcribe(event.audio))
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self.floor.caller_speaking = False
-        if event.segment == self._ignored_segment:
+        if event.segment == self._ignored_segment or self.guard.echo(event.segment):
+            if self._speculative is not None:
+                self._speculative[2].cancel()
+                self._speculative = None
             return
         spec, self._speculative = self._speculative, None
         if spec is not None and spec[:2] == (event.segment, len(event.audio)):
@@ -169,16 +168,6 @@ class Listener:
         speech = CallerSpeech(task, event.at, event.speech_s, barged_in=event.segment == self._barged_segment,
                               over_agent=over)
         self._inputs.put_nowait(speech)
-        if over and self._may_interrupt():
-            self._track(asyncio.create_task(self._late_barge_in(speech), name="agent-late-barge-in"))
-
-    async def _late_barge_in(self, speech: CallerSpeech) -> None:
-        """Speech the gate did not take for the caller, while the reply still plays: if its
-        words are the caller's after all, interrupt now (turn taking then answers them)."""
-        with contextlib.suppress(AgentError, asyncio.CancelledError):
-            transcript = await asyncio.shield(speech.transcript)
-            if caller_content(transcript.text, speech.over_agent) and self._may_interrupt():
-                await self.speaker.interrupt(speech.ended_at, cause={"gate": "caller words"})
 
     def _transcribe(self, audio: Samples) -> asyncio.Task[Transcript]:
         return self._track(asyncio.create_task(self.stt.transcribe(audio, hints=self.hints()), name="agent-stt"))

@@ -76,4 +76,7 @@ class Speaker:
 
 
 def _resumed(spoken: Utterance) -> dict[str, Any]:
-    return {"resumed": True} if spoken.resumed else {}
+    """How a resumed line is marked: resumed, and what the false interruption sounded like."""
+    if not spoken.resumed:
+        return {}
+    return {"resumed": True, **({"after": spoken.resumed_after} if spoken.resumed_after else {})}

@@ -9,8 +9,9 @@ words that may come. The agent's own replies restart the clock when they end.
 
 Transcripts are judged on the caller's own words (`agent.echo.caller_content`): without fillers
 and, for speech that started while the agent talked, without runs of what the agent was saying.
-Speech that barged in and leaves no words is a false interruption: `Resume` says the cut
-sentence again from its start. Keys are collected into one turn until the dialog's `dtmf_gap_s`
+Speech that barged in and leaves no words, or only backchannels the dialog does not expect as an
+answer ("okay", "yeah": what a noise burst often becomes), is a false interruption: `Resume`
+says the cut sentence again from its start. Keys are collected into one turn until the dialog's `dtmf_gap_s`
 passes without another key.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from agent.echo import caller_content
 from agent.errors import AgentError
 from agent.floor import Events, Floor, TurnTiming
 from agent.listening import CallClosed, CallerSpeech, KeyPress, Listener
+from agent.stt_filters import backchannel_only
 
 SPEECH_GRACE_S = 5.0
 
@@ -37,6 +39,8 @@ class MaxDuration:
 class Resume:
     """A barge-in that brought no words: say `text` (the cut sentence and the rest) again."""
     text: str
+    heard: str = ""
+    """What the caller's sound was transcribed as ('' for nothing)."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,10 @@ class TurnTaker:
                 return None
             raise
         said = caller_content(transcript.text, item.over_agent)
-        if not said:
-            return self._resume() if item.barged_in or self.floor.cut is not None else None
+        if not said or backchannel_only(said, self.dialog.expected_words()):
+            resume = self._resume(transcript.text) if item.barged_in or self.floor.cut is not None else None
+            if resume is not None or not said:
+                return resume
         text = transcript.text if not item.over_agent else " ".join(said)
         now = self.clock()
         self.floor.caller_active(now)
@@ -107,14 +113,14 @@ class TurnTaker:
                           {"stt_ms": round(transcript.seconds * 1000), "speech_ms": round(item.speech_s * 1000)})
         return Heard(text)
 
-    def _resume(self) -> Resume | None:
+    def _resume(self, heard: str) -> Resume | None:
         """After a false interruption, once the caller is quiet: what to say again, if anything."""
         cut = self.floor.cut
         if cut is None or self.floor.caller_speaking or self.floor.replying():
             return None
         self.floor.cut = None
         text = cut.spoken.unheard(cut.heard_s)
-        return Resume(text) if text else None
+        return Resume(text, heard) if text else None
 
     async def _keys(self, item: KeyPress) -> Turn | None:
         digits = item.digit

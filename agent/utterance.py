@@ -24,6 +24,8 @@ class Utterance:
     reported: bool = False
     resumed: bool = False
     """This reply says again what a false interruption cut (agent.turns.Resume)."""
+    resumed_after: str = ""
+    """What the false interruption was transcribed as ('' for nothing)."""
     _run: int = 0
     _run_length: float = 0.0
 

@@ -110,19 +110,21 @@ class VoiceSession:
             if isinstance(turn, CallClosed):
                 return self._closed_result()
             if isinstance(turn, Resume):
-                result = await self._perform(_steps(Say(turn.text)), resumed=True)
+                result = await self._perform(_steps(Say(turn.text)), resume=turn)
                 continue
             steps = _steps(HangUp("maximum call duration reached")) if isinstance(turn, MaxDuration) \
                 else self.dialog.respond(turn)
             result = await self._perform(steps)
         return result
 
-    async def _perform(self, steps: AsyncIterator[Step], *, resumed: bool = False) -> AgentResult | None:
+    async def _perform(self, steps: AsyncIterator[Step], *, resume: Resume | None = None) -> AgentResult | None:
         """Run one reply as a task barge-in can cancel. None: the conversation goes on."""
         if self.floor.ended():
             await _aclose(steps)
             return self._closed_result()
-        self.floor.spoken, self.floor.interruptible = Utterance(resumed=resumed), True
+        self.floor.spoken, self.floor.interruptible = Utterance(resumed=resume is not None), True
+        if resume is not None:
+            self.floor.spoken.resumed_after = resume.heard
         self.floor.cut = None
         reply: asyncio.Task[AgentResult | None] = asyncio.create_task(self._play(steps, self.floor.spoken),
                                                                       name="agent-reply")
