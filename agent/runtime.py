@@ -102,7 +102,7 @@ class AgentRuntime:
         stt: SpeechToText | None = self.stt
         if stt_conf is not None and stt_conf.provider == "openai":
             stt = HttpStt(http, base_url=stt_conf.base_url or "", model=stt_conf.model or "whisper-1",
-                          api_key=stt_conf.api_key or "")
+                          api_key=stt_conf.api_key or "", language=definition.language)
         tts: TextToSpeech | None = self.tts
         if tts_conf is not None and tts_conf.provider == "openai":
             voice = tts_conf.voice or (definition.voice if definition.voice not in EMBEDDED_VOICES else "alloy")

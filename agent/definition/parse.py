@@ -51,6 +51,8 @@ _RANGES = {
 _TYPE_NAMES = {int: "a whole number", str: "text", bool: "true or false", dict: "an object"}
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_ENGLISH = re.compile(r"^\s*(?:|en(?:[-_][A-Za-z0-9]{1,8})*|eng|english)\s*$", re.IGNORECASE)
+"""Languages the embedded speech-to-text (Whisper tiny.en) understands: English, or unsaid."""
 _EXTENSION = re.compile(r"^[A-Za-z0-9*#+_.-]{1,40}$")
 _DTMF = re.compile(r"^[0-9*#]$")
 # a group holding + * or {n,} that is itself followed by + * or {n,}: catastrophic backtracking
@@ -82,6 +84,11 @@ def read_definition(raw: object) -> tuple[WorkflowDefinition | None, Errors]:
     tts_provider = tts.get("provider", "embedded") if tts is not None else "embedded"
     if tts_provider == "embedded" and common.get("voice", "default") not in EMBEDDED_VOICES:
         errors["definition.voice"] = "the embedded voice is 'default' (also called 'heart')"
+    stt = sections.get("stt")
+    stt_provider = stt.get("provider", "embedded") if stt is not None else "embedded"
+    if stt_provider == "embedded" and not _ENGLISH.match(str(common.get("language", "en"))):
+        errors["definition.language"] = ("the embedded speech-to-text understands English only: use 'en' (or "
+                                         "'en-GB', 'en-US', ...), or an stt endpoint that knows this language")
     if errors:
         return None, errors
     return WorkflowDefinition(**common, **parsed), {}
