@@ -170,7 +170,7 @@ class EchoCanceller:
 @dataclass(frozen=True)
 class GateDecision:
     accepted: bool
-    reason: str  # "agent silent" | "above echo" | "echo" | "canceller lost the echo"
+    reason: str  # "agent silent" | "above echo" | "echo" | "not above the echo itself" | ...
     residual_dbfs: float
     expected_dbfs: float
     """The loudest echo expected after cancellation over the window (reference + leak)."""
@@ -190,13 +190,17 @@ class EchoGate:
     just started talking again) the echo is expected at its level *before* cancellation (the
     learned echo return, near minus reference) when that is higher; and frames that came out of
     the canceller louder than they went in (it is adding a misplaced echo) are not the caller.
-    Pure: levels and times in, decisions out.
+    Whatever the canceller's state, the caller must also be `over_return_db` louder than the echo
+    itself would be before cancellation (reference + echo return: a lost canceller lets exactly
+    that through), and no quieter than `quietest_speech_dbfs`. Pure: levels and times in,
+    decisions out.
     """
 
     def __init__(self, *, margin_db: float = 10.0, window_s: float = 0.2, initial_leak_db: float = 0.0,
                  learn_frames: int = 150, min_frames: int = 10, loud_reference_dbfs: float = -45.0,
-                 lately_s: float = 0.5) -> None:
+                 lately_s: float = 0.5, over_return_db: float = 3.0, quietest_speech_dbfs: float = -50.0) -> None:
         self.margin_db, self.initial_leak_db = margin_db, initial_leak_db
+        self.over_return_db, self.quietest_speech_dbfs = over_return_db, quietest_speech_dbfs
         self.min_frames, self.loud_reference_dbfs = min_frames, loud_reference_dbfs
         self.window_s, self.lately_s = window_s, lately_s
         self._recent: deque[CleanFrame] = deque()
@@ -236,18 +240,23 @@ class EchoGate:
         caller? `since`: the speech onset; only frames from then on are weighed (at least one)."""
         frames = [f for f in self._recent if since is None or f.at > since] or list(self._recent)[-1:]
         residual = _mean_dbfs([f.residual_dbfs for f in frames])
+        if residual < self.quietest_speech_dbfs:
+            return GateDecision(False, "too quiet", residual, SILENT_DBFS)
         if not any(f.agent_active and f.reference_dbfs > self.loud_reference_dbfs for f in frames):
             return GateDecision(True, "agent silent", residual, SILENT_DBFS)
         if residual > _mean_dbfs([f.near_dbfs for f in frames]) + 1.0:  # cancelling made it louder
             return GateDecision(False, "canceller lost the echo", residual, SILENT_DBFS)
+        reference = _mean_dbfs([f.reference_dbfs for f in frames])
         lately = [x for at, x in self._lately if since is None or at <= since - ONSET_SLACK_S]
         leak = max([self.leak_db, *(min(x, self.return_db + 3.0) for x in lately)])
         if any(f.settling for f in frames):
             leak = max(leak, self.return_db)
-        expected = _mean_dbfs([f.reference_dbfs for f in frames]) + leak
-        if residual >= expected + self.margin_db:
-            return GateDecision(True, "above echo", residual, expected)
-        return GateDecision(False, "echo", residual, expected)
+        expected = reference + leak
+        if residual < expected + self.margin_db:
+            return GateDecision(False, "echo", residual, expected)
+        if residual < reference + self.return_db + self.over_return_db:
+            return GateDecision(False, "not above the echo itself", residual, reference + self.return_db)
+        return GateDecision(True, "above echo", residual, expected)
 
 
 def _mean_dbfs(levels: list[float]) -> float:

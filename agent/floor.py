@@ -55,7 +55,8 @@ class Cut:
 class Floor:
     started: float
     quiet_since: float
-    """Start of the current silence (no caller activity, no agent reply) for the no-input timers."""
+    """Since when the caller has given no input (words, keys), not counting the time the agent
+    spoke: the no-input timers run from here."""
     closed: str | None = None
     """Why the call closed, once it has."""
     caller_speaking: bool = False
@@ -78,3 +79,8 @@ class Floor:
         """The caller gave input (words understood, a key): the no-input clocks start again."""
         self.quiet_since = now
         self.reprompted = False
+
+    def agent_spoke(self, began: float, ended: float) -> None:
+        """The no-input clock stands still while the agent speaks."""
+        if self.quiet_since <= began:
+            self.quiet_since += ended - began

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.audio import Samples
+from agent.audio import LINE_RATE, Samples
 from agent.barge_in import EchoGuard
 from agent.echo import GateDecision
 from agent.floor import Events, Floor
@@ -29,6 +29,8 @@ from media.port import CallPort
 from media.session import AudioIn, Closed, Dtmf
 
 TICK_S = 0.03
+LATE_MARGIN_S = 0.3
+"""Kept before the moment speech was taken for the caller's late in a segment (its first syllable)."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,15 @@ class Listener:
         self._ignored_segment = 0
         self._barged_segment = 0
         self._over_agent: tuple[int, str] | None = None  # (segment, agent text) of a start not taken at once
+        self._late: tuple[int, float] | None = None  # (segment, since when it is the caller's) if accepted late
         self._speculative: tuple[int, int, asyncio.Task[Transcript]] | None = None
 
     async def get(self, timeout: float) -> CallerInput:
         """The next input (TimeoutError after `timeout` seconds without one)."""
         if self._held:
             return self._held.popleft()
+        if not self._inputs.empty():  # already here: even a deadline that has passed takes it first
+            return self._inputs.get_nowait()
         return await asyncio.wait_for(self._inputs.get(), timeout)
 
     def hold(self, item: CallerInput) -> None:
@@ -106,8 +111,10 @@ class Listener:
                                 caller_speaking=self.endpointer.in_speech)
         await self._on_vad(self.endpointer.feed(ulaw, now))
         later = self.guard.recheck(self.endpointer.segment, self.endpointer.in_speech, now)
-        if later is not None and self._may_interrupt():
-            await self._interrupt(later[1], later[0])
+        if later is not None:
+            self._late = (self.endpointer.segment, later[1])
+            if self._may_interrupt():
+                await self._interrupt(later[1], later[0])
 
     async def _on_vad(self, events: list[VadEvent]) -> None:
         for event in events:
@@ -146,7 +153,8 @@ class Listener:
         if self._speculative is not None:
             self._speculative[2].cancel()  # speech went on: drop it if it has not started
             self._speculative = None
-        if event.segment != self._ignored_segment and not self.guard.undecided(event.segment) \
+        late = self._late is not None and self._late[0] == event.segment
+        if event.segment != self._ignored_segment and not self.guard.undecided(event.segment) and not late \
                 and not getattr(self.stt, "busy", False):
             self._speculative = (event.segment, len(event.audio), self._transcribe(event.audio))
 
@@ -163,11 +171,20 @@ class Listener:
         else:
             if spec is not None:
                 spec[2].cancel()
-            task = self._transcribe(event.audio)
+            task = self._transcribe(self._callers_part(event))
         over = self._over_agent[1] if self._over_agent and self._over_agent[0] == event.segment else ""
         speech = CallerSpeech(task, event.at, event.speech_s, barged_in=event.segment == self._barged_segment,
                               over_agent=over)
         self._inputs.put_nowait(speech)
+
+    def _callers_part(self, event: SpeechEnded) -> Samples:
+        """The segment's audio, from a little before the guard took it for the caller's when that
+        was late in it (what came before was the agent's echo)."""
+        if self._late is None or self._late[0] != event.segment:
+            return event.audio
+        ends_at = event.at + self.endpointer.tail / LINE_RATE
+        keep = int((ends_at - self._late[1] + LATE_MARGIN_S) * LINE_RATE)
+        return event.audio[-keep:] if 0 < keep < len(event.audio) else event.audio
 
     def _transcribe(self, audio: Samples) -> asyncio.Task[Transcript]:
         return self._track(asyncio.create_task(self.stt.transcribe(audio, hints=self.hints()), name="agent-stt"))

@@ -5,7 +5,8 @@ No input means no *understood* input: `no_input_reprompt_s` without caller words
 `Silent(final=True)` (farewell, hang-up), so a line that only echoes or hisses still ends by
 itself. Sound without words (an echo, a cough, a noise burst) does not start the clock again;
 while the VAD hears speech the clock waits, at most `SPEECH_GRACE_S` past its deadline, for the
-words that may come. The agent's own replies restart the clock when they end.
+words that may come. The clock stands still while the agent speaks (a reprompt, or a sentence said
+again after a noise), so replies to sounds without words do not keep a call alive.
 
 Transcripts are judged on the caller's own words (`agent.echo.caller_content`): without fillers
 and, for speech that started while the agent talked, without runs of what the agent was saying.
@@ -82,8 +83,6 @@ class TurnTaker:
         ends = floor.started + timers.max_s
         if timers.reprompt_s < timers.hangup_s and not floor.reprompted:
             at, kind = floor.quiet_since + timers.reprompt_s, "reprompt"
-        elif timers.reprompt_s < timers.hangup_s:
-            at, kind = floor.quiet_since + timers.hangup_s - timers.reprompt_s, "hangup"
         else:
             at, kind = floor.quiet_since + timers.hangup_s, "hangup"
         if floor.caller_speaking and now + 0.25 < min(ends, at + SPEECH_GRACE_S):
@@ -101,10 +100,9 @@ class TurnTaker:
                 return None
             raise
         said = caller_content(transcript.text, item.over_agent)
-        if not said or backchannel_only(said, self.dialog.expected_words()):
-            resume = self._resume(transcript.text) if item.barged_in or self.floor.cut is not None else None
-            if resume is not None or not said:
-                return resume
+        interrupted = item.barged_in or self.floor.cut is not None
+        if not said or (interrupted and backchannel_only(said, self.dialog.expected_words())):
+            return self._resume(transcript.text) if interrupted else None
         text = transcript.text if not item.over_agent else " ".join(said)
         now = self.clock()
         self.floor.caller_active(now)

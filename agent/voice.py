@@ -129,9 +129,10 @@ class VoiceSession:
         reply: asyncio.Task[AgentResult | None] = asyncio.create_task(self._play(steps, self.floor.spoken),
                                                                       name="agent-reply")
         self.floor.reply = reply
+        began = self.clock()
         await asyncio.wait({reply})
         self.floor.reply = None
-        self.floor.quiet_since = self.clock()
+        self.floor.agent_spoke(began, self.clock())
         if self.floor.ended() and (reply.cancelled() or reply.result() is None):
             return self._closed_result()
         if reply.cancelled():

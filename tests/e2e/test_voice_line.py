@@ -73,9 +73,9 @@ async def test_a_silent_echoing_line_hears_every_line_to_the_end_and_ends_comple
         runs = await s.wait_for_value(lambda: _ended_runs(s, set(channels.values())), timeout=5)
         seen = {name: await _summary(s, runs[channel]) for name, channel in channels.items()}
         for name, (status, reason, lines, heard) in seen.items():
-            assert status == "completed" and "no input" in reason, (name, seen)
-            assert [data.get("interrupted") for _, data in lines] == [False, False, False], (name, seen)
-            assert "Say sales or support" in lines[0][0] and "Goodbye" in lines[-1][0] and not heard, (name, seen)
+            assert status == "completed" and "no input" in reason, (name, seen[name])
+            assert [data.get("interrupted") for _, data in lines] == [False, False, False], (name, seen[name])
+            assert "Say sales or support" in lines[0][0] and "Goodbye" in lines[-1][0] and not heard, seen[name]
         assert took < 40, seen
         assert not flush_times(s) and not s.leftovers()
         for channel in channels.values():  # the echo really came back: what the fake sent the app
