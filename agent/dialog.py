@@ -6,7 +6,7 @@ speaks, handles barge-in and timers, and tells the dialog what the caller actual
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,5 +77,9 @@ class Dialog(Protocol):
     def transfer_failed(self, extension: str, reason: str) -> None:
         """The last `Transfer` was not completed (an attended transfer nobody answered); the
         caller is still on the line and the conversation goes on."""
+    def expected_words(self) -> Sequence[str]:
+        """The words or phrases the caller is likely to say now (speech-to-text hints): the
+        script's intent keywords in its current state; nothing for the LLM engine."""
+        ...
     def snapshot(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...

@@ -31,12 +31,15 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.audio import LINE_RATE, Samples
+from agent.echo_align import EchoDelay, NearClock, Pcm, Timeline
+from agent.stt_filters import FILLERS
 from agent.text import words
 from media.g711 import ulaw_decode, ulaw_encode
 
-Pcm = npt.NDArray[np.int16]
 BLOCK = LINE_RATE // 100  # the engine works on 10 ms blocks
 SILENT_DBFS = -100.0
+ONSET_SLACK_S = 0.15
+"""The VAD places a speech onset up to this late: the caller's first frames come before it."""
 
 
 class EchoEngine(Protocol):
@@ -64,6 +67,10 @@ class CleanFrame:
     """Level of what the agent played over the frame and the `echo_window_s` before it."""
     agent_active: bool
     """The agent played something within `idle_s` of this frame."""
+    settling: bool = False
+    """Less than `settle_s` ago the agent started talking again (after `idle_s` of silence), the
+    caller stream was anchored anew or the echo's delay moved: the engine may not have caught up
+    with the echo path yet."""
 
 
 def level_dbfs(samples: npt.NDArray[Any]) -> float:
@@ -75,65 +82,24 @@ def level_dbfs(samples: npt.NDArray[Any]) -> float:
     return max(SILENT_DBFS, 10 * math.log10(power)) if power > 0 else SILENT_DBFS
 
 
-class _Timeline:
-    """The agent audio as played, on an absolute sample index; unwritten samples read as silence."""
-
-    def __init__(self, seconds: float) -> None:
-        self.buf = np.zeros(int(seconds * LINE_RATE), np.int16)
-        self.end = 0  # one past the last written sample
-        self.last_loud = -(10**12)  # index of the last non-silent sample written
-
-    def write(self, start: int, pcm: Pcm) -> None:
-        cap = len(self.buf)
-        if start > self.end:
-            self._put(self.end, np.zeros(min(start - self.end, cap), np.int16))
-        pcm = pcm[-cap:]
-        self._put(start, pcm)
-        self.end = max(self.end, start + len(pcm))
-        loud = np.flatnonzero(np.abs(pcm) > 8)
-        if len(loud):
-            self.last_loud = max(self.last_loud, start + int(loud[-1]))
-
-    def cut(self, at: int) -> None:
-        """Forget what was written from `at` on (it was flushed, it will never play)."""
-        if at < self.end:
-            self._put(at, np.zeros(min(self.end - at, len(self.buf)), np.int16))
-            self.end = at
-            self.last_loud = min(self.last_loud, at - 1)
-
-    def read(self, start: int, n: int) -> Pcm:
-        cap = len(self.buf)
-        lo, hi = max(start, self.end - cap, 0), min(start + n, self.end)
-        out = np.zeros(n, np.int16)
-        if lo < hi:
-            out[lo - start:hi - start] = self._get(lo, hi - lo)
-        return out
-
-    def _put(self, start: int, pcm: Pcm) -> None:
-        cap, at = len(self.buf), start % len(self.buf)
-        first = min(len(pcm), cap - at)
-        self.buf[at:at + first] = pcm[:first]
-        self.buf[:len(pcm) - first] = pcm[first:]
-
-    def _get(self, start: int, n: int) -> Pcm:
-        cap, at = len(self.buf), start % len(self.buf)
-        first = min(n, cap - at)
-        return np.concatenate([self.buf[at:at + first], self.buf[:n - first]])
-
-
 class EchoCanceller:
     """Removes the agent's echo from one call's caller stream."""
 
     def __init__(self, *, engine: Callable[[], EchoEngine] = webrtc_engine, idle_s: float = 1.0,
-                 echo_window_s: float = 0.3, max_jitter_s: float = 0.06, history_s: float = 8.0) -> None:
+                 echo_window_s: float = 0.3, max_jitter_s: float = 0.015, history_s: float = 8.0,
+                 settle_s: float = 1.0, gap_s: float = 0.15) -> None:
         self._make_engine = engine
         self._engine: EchoEngine | None = None
         self.idle = int(idle_s * LINE_RATE)
+        self.settle = int(settle_s * LINE_RATE)
+        self._spurt = -(10**12)  # sample where the agent last started talking after `idle_s` of silence
+        self._moved = -(10**12)  # sample where the caller stream or the echo's delay last moved
+        self._moves = 0
         self.echo_window = int(echo_window_s * LINE_RATE)
-        self.max_jitter = int(max_jitter_s * LINE_RATE)
-        self._far = _Timeline(history_s)
+        self._near = NearClock(tolerance=int(max_jitter_s * LINE_RATE), gap=int(gap_s * LINE_RATE))
+        self.delay = EchoDelay()
+        self._far = Timeline(history_s)
         self._origin: float | None = None
-        self._next_near: int | None = None
         self._pending = np.zeros(0, np.int16)  # caller samples short of a whole 10 ms block
         self.frames = 0
         self.engine_frames = 0
@@ -145,41 +111,66 @@ class EchoCanceller:
 
     def agent(self, ulaw: bytes, at: float) -> None:
         """`ulaw` (any length) starts playing at `at`."""
-        self._far.write(self._index(at), ulaw_decode(np.frombuffer(ulaw, np.uint8)))
+        start, pcm = self._index(at), ulaw_decode(np.frombuffer(ulaw, np.uint8))
+        loud = np.flatnonzero(np.abs(pcm) > 8)
+        if len(loud) and start + int(loud[0]) > self._far.last_loud + self.idle:
+            self._spurt = start + int(loud[0])
+        self._far.write(start, pcm)
 
     def agent_flushed(self, at: float) -> None:
         self._far.cut(self._index(at))
 
-    def cancel(self, ulaw: bytes, at: float) -> CleanFrame:
+    def agent_talked(self, since: float, until: float, *, loud_dbfs: float = -45.0) -> float:
+        """The share of 20 ms blocks between `since` and `until` in which the agent's audio was
+        louder than `loud_dbfs` (0.0 to 1.0)."""
+        start, end = self._index(since), self._index(until)
+        block = LINE_RATE // 50
+        n = (end - start) // block
+        if n <= 0:
+            return 0.0
+        pcm = self._far.read(start, n * block).astype(np.float64).reshape(n, block) / 32768.0
+        power = np.mean(pcm * pcm, axis=1)
+        return float(np.mean(power > 10 ** (loud_dbfs / 10)))
+
+    def cancel(self, ulaw: bytes, at: float, *, caller_speaking: bool = False) -> CleanFrame:
         """A caller frame that arrived at `at` (its last sample) with the agent's echo removed. With a
-        frame that is not a whole number of 10 ms blocks, the remainder waits for the next frame."""
+        frame that is not a whole number of 10 ms blocks, the remainder waits for the next frame.
+        `caller_speaking`: the VAD hears the caller (the frame is not echo alone)."""
         near = ulaw_decode(np.frombuffer(ulaw, np.uint8))
-        arrived = self._index(at) - len(near)
-        if self._next_near is None or abs(arrived - self._next_near) > self.max_jitter:
-            self._next_near = arrived - len(self._pending)
-        near = np.concatenate([self._pending, near]) if len(self._pending) else near
+        carried = len(self._pending)
+        arrived = self._index(at) - len(near) - carried
+        near = np.concatenate([self._pending, near]) if carried else near
         whole = len(near) - len(near) % BLOCK
         near, self._pending = near[:whole], near[whole:]
-        start = self._next_near
-        self._next_near += whole
+        start = self._near.place(arrived, whole)
+        if self._near.moves + self.delay.moves != self._moves:
+            self._moves, self._moved = self._near.moves + self.delay.moves, start
+        played = start - self.delay.shift  # where the agent audio echoed in this frame sits
         self.frames += 1
-        far = self._far.read(start, whole)
-        active = self._far.last_loud >= start - self.idle
+        far = self._far.read(played, whole)
+        active = self._far.last_loud >= played - self.idle
         out = near
         if active and whole:
             if self._engine is None:
                 self._engine = self._make_engine()
             out = np.asarray(self._engine.process(near, far), np.int16)
             self.engine_frames += 1
-        window = self._far.read(start - self.echo_window, self.echo_window + whole)
-        return CleanFrame(ulaw_encode(out).tobytes(), out.astype(np.float32) / 32768.0, at, level_dbfs(near),
-                          level_dbfs(out), level_dbfs(window), bool(active))
+        near_dbfs = level_dbfs(near)
+        if out is not near and level_dbfs(out) > near_dbfs + 1.0:
+            out = near  # the engine added sound (a misplaced echo estimate): never worse than nothing
+        self.delay.observe(near, start, self._far, echo_only=active and not caller_speaking and near_dbfs > -50)
+        window = self._far.read(played - self.echo_window, self.echo_window + whole)
+        untouched = out is near and not carried and whole == len(ulaw)  # nothing to cancel: the frame as it came
+        cleaned = ulaw if untouched else ulaw_encode(out).tobytes()
+        settling = -self.echo_window <= played - self._spurt < self.settle or start - self._moved < self.settle
+        return CleanFrame(cleaned, out.astype(np.float32) / 32768.0, at, near_dbfs, level_dbfs(out),
+                          level_dbfs(window), bool(active), settling)
 
 
 @dataclass(frozen=True)
 class GateDecision:
     accepted: bool
-    reason: str  # "agent silent" | "above echo" | "echo"
+    reason: str  # "agent silent" | "above echo" | "echo" | "not above the echo itself" | ...
     residual_dbfs: float
     expected_dbfs: float
     """The loudest echo expected after cancellation over the window (reference + leak)."""
@@ -192,22 +183,44 @@ class EchoGate:
     caller is not speaking: the 90th percentile of the last `learn_frames`. Until it has `min_frames`
     of them it assumes the echo may be as loud as the reference (`initial_leak_db`). A start is
     accepted when the residual over the last `window_s` is `margin_db` above reference + leak, or
-    when the agent played nothing in that window. Pure: levels and times in, decisions out.
+    when the agent played nothing in that window. The canceller can lose the echo for a while (a
+    new delay when a reply starts, a jump in timing): the leak is also never taken lower than the
+    worst one of the `lately_s` before the start (capped at the echo's level before cancellation:
+    anything louder was the caller), and while the canceller is settling (the agent
+    just started talking again) the echo is expected at its level *before* cancellation (the
+    learned echo return, near minus reference) when that is higher; and frames that came out of
+    the canceller louder than they went in (it is adding a misplaced echo) are not the caller.
+    Whatever the canceller's state, the caller must also be `over_return_db` louder than the echo
+    itself would be before cancellation (reference + echo return: a lost canceller lets exactly
+    that through), and no quieter than `quietest_speech_dbfs`. Pure: levels and times in,
+    decisions out.
     """
 
     def __init__(self, *, margin_db: float = 10.0, window_s: float = 0.2, initial_leak_db: float = 0.0,
-                 learn_frames: int = 150, min_frames: int = 10, loud_reference_dbfs: float = -45.0) -> None:
+                 learn_frames: int = 150, min_frames: int = 10, loud_reference_dbfs: float = -45.0,
+                 lately_s: float = 0.5, over_return_db: float = 3.0, quietest_speech_dbfs: float = -50.0) -> None:
         self.margin_db, self.initial_leak_db = margin_db, initial_leak_db
+        self.over_return_db, self.quietest_speech_dbfs = over_return_db, quietest_speech_dbfs
         self.min_frames, self.loud_reference_dbfs = min_frames, loud_reference_dbfs
-        self.window_s = window_s
+        self.window_s, self.lately_s = window_s, lately_s
         self._recent: deque[CleanFrame] = deque()
         self._leaks: deque[float] = deque(maxlen=learn_frames)
+        self._returns: deque[float] = deque(maxlen=learn_frames)
+        self._lately: deque[tuple[float, float]] = deque()  # (at, leak) over the last `lately_s`
 
     @property
     def leak_db(self) -> float:
-        if len(self._leaks) < self.min_frames:
+        return self._learned(self._leaks)
+
+    @property
+    def return_db(self) -> float:
+        """The echo's level before cancellation, relative to what the agent played."""
+        return self._learned(self._returns)
+
+    def _learned(self, values: deque[float]) -> float:
+        if len(values) < self.min_frames:
             return self.initial_leak_db
-        return float(np.percentile(np.fromiter(self._leaks, float), 90))
+        return float(np.percentile(np.fromiter(values, float), 90))
 
     def observe(self, frame: CleanFrame, *, caller_speaking: bool) -> None:
         """Every caller frame, with whether the VAD currently hears the caller."""
@@ -215,19 +228,35 @@ class EchoGate:
         while self._recent and frame.at - self._recent[0].at > self.window_s:
             self._recent.popleft()
         if frame.agent_active and not caller_speaking and frame.reference_dbfs > self.loud_reference_dbfs:
-            self._leaks.append(frame.residual_dbfs - frame.reference_dbfs)
+            leak = frame.residual_dbfs - frame.reference_dbfs
+            self._leaks.append(leak)
+            self._returns.append(frame.near_dbfs - frame.reference_dbfs)
+            self._lately.append((frame.at, leak))
+        while self._lately and frame.at - self._lately[0][0] > self.lately_s:
+            self._lately.popleft()
 
     def judge_start(self, since: float | None = None) -> GateDecision:
         """At a VAD speech start (and, while it is undecided, on the frames after it): is it the
         caller? `since`: the speech onset; only frames from then on are weighed (at least one)."""
         frames = [f for f in self._recent if since is None or f.at > since] or list(self._recent)[-1:]
         residual = _mean_dbfs([f.residual_dbfs for f in frames])
+        if residual < self.quietest_speech_dbfs:
+            return GateDecision(False, "too quiet", residual, SILENT_DBFS)
         if not any(f.agent_active and f.reference_dbfs > self.loud_reference_dbfs for f in frames):
             return GateDecision(True, "agent silent", residual, SILENT_DBFS)
-        expected = _mean_dbfs([f.reference_dbfs for f in frames]) + self.leak_db
-        if residual >= expected + self.margin_db:
-            return GateDecision(True, "above echo", residual, expected)
-        return GateDecision(False, "echo", residual, expected)
+        if residual > _mean_dbfs([f.near_dbfs for f in frames]) + 1.0:  # cancelling made it louder
+            return GateDecision(False, "canceller lost the echo", residual, SILENT_DBFS)
+        reference = _mean_dbfs([f.reference_dbfs for f in frames])
+        lately = [x for at, x in self._lately if since is None or at <= since - ONSET_SLACK_S]
+        leak = max([self.leak_db, *(min(x, self.return_db + 3.0) for x in lately)])
+        if any(f.settling for f in frames):
+            leak = max(leak, self.return_db)
+        expected = reference + leak
+        if residual < expected + self.margin_db:
+            return GateDecision(False, "echo", residual, expected)
+        if residual < reference + self.return_db + self.over_return_db:
+            return GateDecision(False, "not above the echo itself", residual, reference + self.return_db)
+        return GateDecision(True, "above echo", residual, expected)
 
 
 def _mean_dbfs(levels: list[float]) -> float:
@@ -258,6 +287,12 @@ def caller_words(transcript: str, agent_text: str) -> list[str]:
             keep.append(heard[i])
             i += 1
     return keep
+
+
+def caller_content(transcript: str, agent_text: str = "") -> list[str]:
+    """The caller's own words in `transcript`: without runs of what the agent was saying
+    (`caller_words`) and without fillers ("uh", "hmm": a cough or a noise burst has none)."""
+    return [w for w in caller_words(transcript, agent_text) if w not in FILLERS]
 
 
 def _longest_run_at(heard: list[str], i: int, said: list[str]) -> int:

@@ -2,8 +2,9 @@
 the run events they report.
 
 Listening sets `closed` and the caller's activity; speaking owns the reply under way (`reply`,
-`spoken`, `interruptible`) that barge-in cancels; turn taking reads the quiet clock and notes
-when a caller turn ended (`turn`) so the first audio of the answer can report the latency.
+`spoken`, `interruptible`) that barge-in cancels and notes as `cut`; turn taking reads the quiet
+clock and notes when a caller turn ended (`turn`) so the first audio of the answer can report the
+latency.
 """
 from __future__ import annotations
 
@@ -42,11 +43,20 @@ class TurnTiming:
     heard_at: float
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A reply that barge-in stopped: what it queued, and the seconds of its current playout run
+    the caller heard. Kept until the next reply, so a false interruption can resume it."""
+    spoken: Utterance
+    heard_s: float
+
+
 @dataclass
 class Floor:
     started: float
     quiet_since: float
-    """Start of the current silence (no caller activity, no agent reply) for the no-input timers."""
+    """Since when the caller has given no input (words, keys), not counting the time the agent
+    spoke: the no-input timers run from here."""
     closed: str | None = None
     """Why the call closed, once it has."""
     caller_speaking: bool = False
@@ -57,6 +67,7 @@ class Floor:
     spoken: Utterance = field(default_factory=Utterance)
     """What the current reply has queued so far."""
     turn: TurnTiming | None = None
+    cut: Cut | None = None
 
     def ended(self) -> bool:
         return self.closed is not None
@@ -65,5 +76,11 @@ class Floor:
         return self.reply is not None and not self.reply.done()
 
     def caller_active(self, now: float) -> None:
+        """The caller gave input (words understood, a key): the no-input clocks start again."""
         self.quiet_since = now
         self.reprompted = False
+
+    def agent_spoke(self, began: float, ended: float) -> None:
+        """The no-input clock stands still while the agent speaks."""
+        if self.quiet_since <= began:
+            self.quiet_since += ended - began

@@ -1,19 +1,26 @@
-"""The caller's side of one call: media events through the endpointer into queued inputs.
+"""The caller's side of one call: media events through the echo canceller and the endpointer into
+queued inputs.
 
 Speech is transcribed as soon as the caller pauses (`SpeechPaused`); when the turn then ends with
 exactly that audio the early transcription is used, otherwise it is dropped and the whole turn
-transcribed. Caller speech or a key while an interruptible reply is under way is a barge-in
-(unless the workflow turned barge-in off: then that speech is ignored as a turn).
+transcribed, with the dialog's expected words as hints. Caller speech or a key while an
+interruptible reply is under way is a barge-in (unless the workflow turned barge-in off: then that
+speech is ignored as a turn). Speech counts as the caller's once the echo guard accepts it
+(agent/barge_in.py): at its start, or later in its segment (a late barge-in); a segment it never
+accepts is the agent's echo and is dropped. Speech that started over the agent is marked with
+what the agent was saying, so turn taking can drop the agent's own words from its transcript.
 """
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.audio import Samples
+from agent.audio import LINE_RATE, Samples
+from agent.barge_in import EchoGuard
+from agent.echo import GateDecision
 from agent.floor import Events, Floor
 from agent.speaking import Speaker
 from agent.stt import SpeechToText, Transcript
@@ -22,6 +29,8 @@ from media.port import CallPort
 from media.session import AudioIn, Closed, Dtmf
 
 TICK_S = 0.03
+LATE_MARGIN_S = 0.3
+"""Kept before the moment speech was taken for the caller's late in a segment (its first syllable)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,11 @@ class CallerSpeech:
     transcript: asyncio.Task[Transcript]
     ended_at: float
     speech_s: float
+    barged_in: bool = False
+    """This speech interrupted the agent."""
+    over_agent: str = ""
+    """What the agent was saying when this speech started, if it did not barge in at once (its
+    echo may be in the transcript)."""
 
 
 @dataclass(frozen=True)
@@ -46,20 +60,28 @@ CallerInput = CallerSpeech | KeyPress | CallClosed
 
 class Listener:
     def __init__(self, *, call: CallPort, stt: SpeechToText, endpointer: Endpointer, floor: Floor, speaker: Speaker,
-                 events: Events, clock: Callable[[], float], barge_in: bool) -> None:
+                 events: Events, clock: Callable[[], float], barge_in: bool, guard: EchoGuard | None = None,
+                 hints: Callable[[], Sequence[str]] = tuple) -> None:
         self.call, self.stt, self.endpointer, self.floor, self.speaker = call, stt, endpointer, floor, speaker
         self.events, self.clock, self.barge_in = events, clock, barge_in
+        self.guard = guard or EchoGuard(None)
+        self.hints = hints
         self.tasks: set[asyncio.Task[Any]] = set()
         """Transcriptions under way (cancelled when the session ends)."""
         self._inputs: asyncio.Queue[CallerInput] = asyncio.Queue()
         self._held: deque[CallerInput] = deque()
         self._ignored_segment = 0
+        self._barged_segment = 0
+        self._over_agent: tuple[int, str] | None = None  # (segment, agent text) of a start not taken at once
+        self._late: tuple[int, float] | None = None  # (segment, since when it is the caller's) if accepted late
         self._speculative: tuple[int, int, asyncio.Task[Transcript]] | None = None
 
     async def get(self, timeout: float) -> CallerInput:
         """The next input (TimeoutError after `timeout` seconds without one)."""
         if self._held:
             return self._held.popleft()
+        if not self._inputs.empty():  # already here: even a deadline that has passed takes it first
+            return self._inputs.get_nowait()
         return await asyncio.wait_for(self._inputs.get(), timeout)
 
     def hold(self, item: CallerInput) -> None:
@@ -70,7 +92,7 @@ class Listener:
         while True:
             event = await self.call.events.get()
             if isinstance(event, AudioIn):
-                await self._on_vad(self.endpointer.feed(event.ulaw, self.clock()))
+                await self._on_audio(event)
             elif isinstance(event, Dtmf):
                 await self._on_key(event.digit)
             elif isinstance(event, Closed):
@@ -83,6 +105,17 @@ class Listener:
             await asyncio.sleep(TICK_S)
             await self._on_vad(self.endpointer.tick(self.clock()))
 
+    async def _on_audio(self, event: AudioIn) -> None:
+        now = self.clock()
+        ulaw = self.guard.clean(event.ulaw, event.at if event.at is not None else now,
+                                caller_speaking=self.endpointer.in_speech)
+        await self._on_vad(self.endpointer.feed(ulaw, now))
+        later = self.guard.recheck(self.endpointer.segment, self.endpointer.in_speech, now)
+        if later is not None:
+            self._late = (self.endpointer.segment, later[1])
+            if self._may_interrupt():
+                await self._interrupt(later[1], later[0])
+
     async def _on_vad(self, events: list[VadEvent]) -> None:
         for event in events:
             if isinstance(event, SpeechStarted):
@@ -93,28 +126,44 @@ class Listener:
                 self._speech_ended(event)
             elif isinstance(event, NoiseIgnored):
                 self.floor.caller_speaking = False
-                self.floor.caller_active(self.clock())
 
     async def _speech_started(self, event: SpeechStarted) -> None:
         self.floor.caller_speaking = True
-        self.floor.caller_active(self.clock())
-        if self.floor.replying():
-            if not self.barge_in:
-                self._ignored_segment = self.endpointer.segment
-            elif self.floor.interruptible:
-                await self.speaker.interrupt(event.at)
+        segment = self.endpointer.segment
+        decision = self.guard.start(segment, event.at)
+        if not self.floor.replying():
+            return
+        if not self.barge_in:
+            self._ignored_segment = segment
+            return
+        if decision.accepted and self._may_interrupt():
+            await self._interrupt(event.at, decision)
+        else:
+            self._over_agent = (segment, self.floor.spoken.text)
+
+    def _may_interrupt(self) -> bool:
+        return self.barge_in and self.floor.interruptible and self.floor.replying()
+
+    async def _interrupt(self, onset: float, decision: GateDecision) -> None:
+        self._barged_segment = self.endpointer.segment
+        await self.speaker.interrupt(onset, cause={
+            "gate": decision.reason, "decided_ms": round((self.clock() - onset) * 1000)})
 
     def _speech_paused(self, event: SpeechPaused) -> None:
         if self._speculative is not None:
             self._speculative[2].cancel()  # speech went on: drop it if it has not started
             self._speculative = None
-        if event.segment != self._ignored_segment and not getattr(self.stt, "busy", False):
+        late = self._late is not None and self._late[0] == event.segment
+        if event.segment != self._ignored_segment and not self.guard.undecided(event.segment) and not late \
+                and not getattr(self.stt, "busy", False):
             self._speculative = (event.segment, len(event.audio), self._transcribe(event.audio))
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self.floor.caller_speaking = False
-        self.floor.caller_active(self.clock())
-        if event.segment == self._ignored_segment:
+        if event.segment == self._ignored_segment or self.guard.echo(event.segment):
+            if self._speculative is not None:
+                self._speculative[2].cancel()
+                self._speculative = None
             return
         spec, self._speculative = self._speculative, None
         if spec is not None and spec[:2] == (event.segment, len(event.audio)):
@@ -122,11 +171,25 @@ class Listener:
         else:
             if spec is not None:
                 spec[2].cancel()
-            task = self._transcribe(event.audio)
-        self._inputs.put_nowait(CallerSpeech(task, event.at, event.speech_s))
+            task = self._transcribe(self._callers_part(event))
+        over = self._over_agent[1] if self._over_agent and self._over_agent[0] == event.segment else ""
+        speech = CallerSpeech(task, event.at, event.speech_s, barged_in=event.segment == self._barged_segment,
+                              over_agent=over)
+        self._inputs.put_nowait(speech)
+
+    def _callers_part(self, event: SpeechEnded) -> Samples:
+        """The segment's audio, from a little before the guard took it for the caller's when that
+        was late in it (what came before was the agent's echo)."""
+        if self._late is None or self._late[0] != event.segment:
+            return event.audio
+        ends_at = event.at + self.endpointer.tail / LINE_RATE
+        keep = int((ends_at - self._late[1] + LATE_MARGIN_S) * LINE_RATE)
+        return event.audio[-keep:] if 0 < keep < len(event.audio) else event.audio
 
     def _transcribe(self, audio: Samples) -> asyncio.Task[Transcript]:
-        task = asyncio.create_task(self.stt.transcribe(audio), name="agent-stt")
+        return self._track(asyncio.create_task(self.stt.transcribe(audio, hints=self.hints()), name="agent-stt"))
+
+    def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
@@ -134,8 +197,8 @@ class Listener:
     async def _on_key(self, digit: str) -> None:
         self.floor.caller_active(self.clock())
         await self.events("dtmf", "caller", digit, {})
-        if self.barge_in and self.floor.interruptible and self.floor.replying():
-            await self.speaker.interrupt(self.clock())
+        if self._may_interrupt():
+            await self.speaker.interrupt(self.clock(), cause={"gate": "key"})
         self._inputs.put_nowait(KeyPress(digit))
 
     def _on_closed(self, reason: str) -> None:

@@ -134,6 +134,9 @@ class LlmDialog:
             {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]})
         self.messages.append(_tool_result(call, f"transfer failed: {reason}; you are still talking with the caller"))
 
+    def expected_words(self) -> tuple[str, ...]:
+        return ()  # open conversation: any hint would bias what the caller says towards it
+
     def snapshot(self) -> dict[str, Any]:
         return {"messages": list(self.messages)}
 

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from agent.definition import EMBEDDED_VOICES, WorkflowDefinition, as_definition
+from agent.echo import EchoCanceller
 from agent.engines import build_dialog
 from agent.errors import DefinitionInvalid, SpeechError
 from agent.outbound_http import OutboundClient
@@ -100,7 +101,8 @@ class AgentRuntime:
                 endpointer = Endpointer(model, end_of_speech_ms=clean.end_of_speech_ms, pregate=PreGate())
                 dialog = build_dialog(clean, context, http=http, tools=tool_runner(clean, context, outside))
                 session = VoiceSession(call=call, definition=clean, context=context, on_event=on_event,
-                                       dialog=dialog, stt=stt, tts=tts, endpointer=endpointer)
+                                       dialog=dialog, stt=stt, tts=tts, endpointer=endpointer,
+                                       echo=EchoCanceller())
                 return await session.run()
             finally:
                 self.vads.release(model)
@@ -116,7 +118,7 @@ class AgentRuntime:
         stt: SpeechToText | None = self.stt
         if stt_conf is not None and stt_conf.provider == "openai":
             stt = HttpStt(http, base_url=stt_conf.base_url or "", model=stt_conf.model or "whisper-1",
-                          api_key=stt_conf.api_key or "")
+                          api_key=stt_conf.api_key or "", language=definition.language)
         tts: TextToSpeech | None = self.tts
         if tts_conf is not None and tts_conf.provider == "openai":
             voice = tts_conf.voice or (definition.voice if definition.voice not in EMBEDDED_VOICES else "alloy")

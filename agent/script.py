@@ -65,6 +65,9 @@ class ScriptDialog:
     def transfer_failed(self, extension: str, reason: str) -> None:
         pass  # the script stays in its state; the session tells the caller
 
+    def expected_words(self) -> list[str]:
+        return [keyword for intent in self._current().intents for keyword in intent.keywords]
+
     def snapshot(self) -> dict[str, Any]:
         return {"state": self.state, "last_said": self.last_said, "tries": self.steps.tries,
                 "variables": self.steps.variables}

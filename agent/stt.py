@@ -5,8 +5,9 @@ package, never the hub) on a bounded thread pool, or any OpenAI-compatible
 `transcribe(audio, hints=[...])`: `hints` are the words the dialog expects now (its intents'
 keywords); they go to Whisper as a prompt (agent/stt_filters.py). Output is guarded against
 Whisper's loops ("mail mail mail …"): a token budget that fits the audio, a repeat collapse and the
-compression-ratio test. English only: the embedded models are English (tiny.en) and the decoding
-language is fixed to "en"; say so wherever a language could be chosen.
+compression-ratio test. English only: the embedded model is English (tiny.en) and its decoding
+language is fixed to "en"; a workflow with another language needs an HTTP endpoint (the
+definition refuses it otherwise), which gets the workflow's language.
 """
 from __future__ import annotations
 
@@ -169,16 +170,21 @@ class WhisperStt:
 
 
 class HttpStt:
+    """`language`: the workflow's (an ISO 639-1 code goes to the endpoint; '' lets it detect)."""
+
     def __init__(self, http: httpx.AsyncClient, *, base_url: str, model: str, api_key: str = "",
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, language: str = "en") -> None:
         self.http, self.url, self.model = http, f"{base_url.rstrip('/')}/audio/transcriptions", model
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout_s = timeout_s
+        self.language = language.strip().replace("_", "-").split("-")[0].lower()
 
     async def transcribe(self, audio: Samples, *, hints: Sequence[str] = ()) -> Transcript:
         started = time.perf_counter()
         files = {"file": ("speech.wav", wav_bytes(audio, LINE_RATE), "audio/wav")}
-        data = {"model": self.model, "response_format": "json", "language": "en"}
+        data = {"model": self.model, "response_format": "json"}
+        if self.language:
+            data["language"] = "en" if self.language in ("eng", "english") else self.language
         prompt = hint_prompt(hints)
         if prompt:
             data["prompt"] = prompt  # the OpenAI API's prompt: biases the vocabulary the same way

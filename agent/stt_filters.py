@@ -29,6 +29,16 @@ MAX_HINT_WORDS = 40
 
 
 FILLERS = {"uh", "um", "umm", "er", "erm", "ah", "hmm", "hm", "mm", "mmm", "mhm", "huh", "oh"}
+BACKCHANNELS = {"okay", "ok", "yeah", "right", "alright", "uh-huh", "mm-hmm", "aha"}
+"""Said over someone to show you are listening, not to take the turn. A noise burst often comes
+back from Whisper as one of these ("Okay.", "Yeah.")."""
+
+
+def backchannel_only(said: list[str], expected: Iterable[str] = ()) -> bool:
+    """`said` (normalised words) is nothing but backchannels the dialog does not expect as an
+    answer ("yeah" is an answer where the script's keywords list it)."""
+    answers = {w for phrase in expected for w in words(phrase)}
+    return bool(said) and all(w in BACKCHANNELS and w not in answers for w in said)
 
 
 def content_words(text: str) -> list[str]:

@@ -1,8 +1,19 @@
 """Turn taking: waiting for the caller's next turn with the no-input and maximum-duration clocks.
 
-`no_input_reprompt_s` of silence gives `Silent(final=False)` (the dialog reprompts), then
-`no_input_hangup_s` in all gives `Silent(final=True)`; the clock runs only while nobody speaks.
-Keys are collected into one turn until the dialog's `dtmf_gap_s` passes without another key.
+No input means no *understood* input: `no_input_reprompt_s` without caller words or keys gives
+`Silent(final=False)` (the dialog reprompts), then `no_input_hangup_s` in all gives
+`Silent(final=True)` (farewell, hang-up), so a line that only echoes or hisses still ends by
+itself. Sound without words (an echo, a cough, a noise burst) does not start the clock again;
+while the VAD hears speech the clock waits, at most `SPEECH_GRACE_S` past its deadline, for the
+words that may come. The clock stands still while the agent speaks (a reprompt, or a sentence said
+again after a noise), so replies to sounds without words do not keep a call alive.
+
+Transcripts are judged on the caller's own words (`agent.echo.caller_content`): without fillers
+and, for speech that started while the agent talked, without runs of what the agent was saying.
+Speech that barged in and leaves no words, or only backchannels the dialog does not expect as an
+answer ("okay", "yeah": what a noise burst often becomes), is a false interruption: `Resume`
+says the cut sentence again from its start. Keys are collected into one turn until the dialog's `dtmf_gap_s`
+passes without another key.
 """
 from __future__ import annotations
 
@@ -11,14 +22,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.dialog import Dialog, Heard, Pressed, Silent, Turn
+from agent.echo import caller_content
 from agent.errors import AgentError
 from agent.floor import Events, Floor, TurnTiming
 from agent.listening import CallClosed, CallerSpeech, KeyPress, Listener
+from agent.stt_filters import backchannel_only
+
+SPEECH_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
 class MaxDuration:
     """The call reached `max_duration_s`."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A barge-in that brought no words: say `text` (the cut sentence and the rest) again."""
+    text: str
+    heard: str = ""
+    """What the caller's sound was transcribed as ('' for nothing)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +57,7 @@ class TurnTaker:
         self.listener, self.dialog, self.floor, self.events = listener, dialog, floor, events
         self.clock, self.timers = clock, timers
 
-    async def next_turn(self) -> Turn | MaxDuration | CallClosed:
+    async def next_turn(self) -> Turn | MaxDuration | Resume | CallClosed:
         while True:
             if self.floor.ended():
                 return CallClosed(self.floor.closed or "")
@@ -58,17 +81,15 @@ class TurnTaker:
         """When to stop waiting, and why: "wait" (the caller is speaking), "reprompt", "hangup", "max"."""
         now, floor, timers = self.clock(), self.floor, self.timers
         ends = floor.started + timers.max_s
-        if floor.caller_speaking:
-            return min(now + 0.25, ends), ("max" if ends <= now + 0.25 else "wait")
         if timers.reprompt_s < timers.hangup_s and not floor.reprompted:
             at, kind = floor.quiet_since + timers.reprompt_s, "reprompt"
-        elif timers.reprompt_s < timers.hangup_s:
-            at, kind = floor.quiet_since + timers.hangup_s - timers.reprompt_s, "hangup"
         else:
             at, kind = floor.quiet_since + timers.hangup_s, "hangup"
+        if floor.caller_speaking and now + 0.25 < min(ends, at + SPEECH_GRACE_S):
+            return now + 0.25, "wait"
         return (ends, "max") if ends <= at else (at, kind)
 
-    async def _words(self, item: CallerSpeech) -> Turn | None:
+    async def _words(self, item: CallerSpeech) -> Turn | Resume | None:
         try:
             transcript = await item.transcript
         except AgentError as exc:
@@ -78,12 +99,26 @@ class TurnTaker:
             if self.floor.ended():
                 return None
             raise
-        if not transcript.text:
-            return None
-        self.floor.turn = TurnTiming(ended_at=item.ended_at, stt_s=transcript.seconds, heard_at=self.clock())
-        await self.events("transcript", "caller", transcript.text,
+        said = caller_content(transcript.text, item.over_agent)
+        interrupted = item.barged_in or self.floor.cut is not None
+        if not said or (interrupted and backchannel_only(said, self.dialog.expected_words())):
+            return self._resume(transcript.text) if interrupted else None
+        text = transcript.text if not item.over_agent else " ".join(said)
+        now = self.clock()
+        self.floor.caller_active(now)
+        self.floor.turn = TurnTiming(ended_at=item.ended_at, stt_s=transcript.seconds, heard_at=now)
+        await self.events("transcript", "caller", text,
                           {"stt_ms": round(transcript.seconds * 1000), "speech_ms": round(item.speech_s * 1000)})
-        return Heard(transcript.text)
+        return Heard(text)
+
+    def _resume(self, heard: str) -> Resume | None:
+        """After a false interruption, once the caller is quiet: what to say again, if anything."""
+        cut = self.floor.cut
+        if cut is None or self.floor.caller_speaking or self.floor.replying():
+            return None
+        self.floor.cut = None
+        text = cut.spoken.unheard(cut.heard_s)
+        return Resume(text, heard) if text else None
 
     async def _keys(self, item: KeyPress) -> Turn | None:
         digits = item.digit

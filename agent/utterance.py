@@ -22,6 +22,10 @@ class Utterance:
     pieces: list[_Piece] = field(default_factory=list)
     marks: list[asyncio.Future[bool]] = field(default_factory=list)
     reported: bool = False
+    resumed: bool = False
+    """This reply says again what a false interruption cut (agent.turns.Resume)."""
+    resumed_after: str = ""
+    """What the false interruption was transcribed as ('' for nothing)."""
     _run: int = 0
     _run_length: float = 0.0
 
@@ -44,13 +48,7 @@ class Utterance:
         """The words the caller heard when playout stopped `heard_s` into the current run."""
         out: list[str] = []
         for index, sentence in enumerate(self.sentences):
-            pieces = [p for p in self.pieces if p.sentence == index]
-            total = sum(p.seconds for p in pieces)
-            played = sum(p.seconds if p.run < self._run else min(max(heard_s - p.offset, 0.0), p.seconds)
-                         for p in pieces)
-            if index < len(self.marks) and self.marks[index].done() and not self.marks[index].cancelled() \
-                    and self.marks[index].result():
-                played = total
+            played, total = self._played(index, heard_s)
             words = sentence.split()
             if total > 0 and played >= total - 1e-6:
                 out.extend(words)
@@ -59,3 +57,23 @@ class Utterance:
                 out.extend(words[:int(len(words) * played / total)])
             break
         return " ".join(out)
+
+    def unheard(self, heard_s: float) -> str:
+        """What is left to say when playout stopped `heard_s` into the current run: the sentence
+        that was cut, from its start, and every sentence after it ('' when all was heard)."""
+        for index in range(len(self.sentences)):
+            played, total = self._played(index, heard_s)
+            if total <= 0 or played < total - 1e-6:
+                return " ".join(self.sentences[index:])
+        return ""
+
+    def _played(self, index: int, heard_s: float) -> tuple[float, float]:
+        """(seconds of sentence `index` the caller heard, seconds queued for it)."""
+        pieces = [p for p in self.pieces if p.sentence == index]
+        total = sum(p.seconds for p in pieces)
+        played = sum(p.seconds if p.run < self._run else min(max(heard_s - p.offset, 0.0), p.seconds)
+                     for p in pieces)
+        if index < len(self.marks) and self.marks[index].done() and not self.marks[index].cancelled() \
+                and self.marks[index].result():
+            played = total
+        return played, total

@@ -3,11 +3,17 @@
 
 - Turn taking: the caller's turn ends after `end_of_speech_ms` of silence; transcription starts
   earlier, at a pause, and its result is used when the caller stays silent.
+- Echo: the caller's audio goes through an echo canceller fed with what the agent played and
+  when (`CallPort.watch_playout`), so a line that echoes the agent back does not interrupt it.
 - Barge-in: caller speech (or a key) while the agent's reply is being produced or played cancels
-  the reply (TTS and the LLM stream stop) and flushes queued audio at once; the transcript keeps
-  what the caller heard, worked out from the seconds `flush()` reports and the sentence marks.
-- No input: `no_input_reprompt_s` of silence → a reprompt, `no_input_hangup_s` → the farewell and
-  a hang-up (the clock runs only while nobody speaks). `max_duration_s` ends the call politely.
+  the reply (TTS and the LLM stream stop) and flushes queued audio at once, once the echo gate
+  takes the speech for the caller's (agent/barge_in.py); the transcript keeps what the caller
+  heard, worked out from the seconds `flush()` reports and the sentence marks. A barge-in that
+  brings no words (a noise, a cough) is a false interruption: the cut sentence is said again
+  from its start (the agent line is marked `resumed`).
+- No input: `no_input_reprompt_s` without understood words or keys → a reprompt,
+  `no_input_hangup_s` → the farewell and a hang-up (agent/turns.py). `max_duration_s` ends the
+  call politely.
 - Endings: a farewell is played to its mark before `hangup`; a transfer waits for the words
   before it. When the call closes the session returns at once.
 """
@@ -21,8 +27,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.barge_in import EchoGuard
 from agent.definition import DEFAULT_TRANSFER_TIMEOUT_S, WorkflowDefinition
 from agent.dialog import Dialog, HangUp, Note, Say, Step, Transfer
+from agent.echo import EchoCanceller
 from agent.errors import AgentError
 from agent.floor import Events, EventSink, Floor
 from agent.listening import CallClosed, Listener
@@ -30,7 +38,7 @@ from agent.speaking import Speaker
 from agent.stt import SpeechToText
 from agent.text import render
 from agent.tts import TextToSpeech
-from agent.turns import MaxDuration, Timers, TurnTaker
+from agent.turns import MaxDuration, Resume, Timers, TurnTaker
 from agent.utterance import Utterance
 from agent.vad import Endpointer
 from media.port import CallPort
@@ -52,7 +60,7 @@ class AgentResult:
 class VoiceSession:
     def __init__(self, *, call: CallPort, definition: WorkflowDefinition, context: dict[str, Any], on_event: EventSink,
                  dialog: Dialog, stt: SpeechToText, tts: TextToSpeech, endpointer: Endpointer,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 echo: EchoCanceller | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.call, self.dialog, self.clock = call, dialog, clock
         self.events = Events(on_event)
         self.max_s: float = definition.max_duration_s
@@ -63,8 +71,11 @@ class VoiceSession:
         now = clock()
         self.floor = Floor(started=now, quiet_since=now)
         self.speaker = Speaker(call=call, tts=tts, dialog=dialog, floor=self.floor, events=self.events, clock=clock)
+        if echo is not None:
+            call.watch_playout(echo)
         self.listener = Listener(call=call, stt=stt, endpointer=endpointer, floor=self.floor, speaker=self.speaker,
-                                 events=self.events, clock=clock, barge_in=definition.barge_in)
+                                 events=self.events, clock=clock, barge_in=definition.barge_in,
+                                 guard=EchoGuard(echo), hints=dialog.expected_words)
         self.turns = TurnTaker(listener=self.listener, dialog=dialog, floor=self.floor, events=self.events,
                                clock=clock, timers=Timers(reprompt_s=definition.no_input_reprompt_s,
                                                           hangup_s=definition.no_input_hangup_s, max_s=self.max_s))
@@ -98,23 +109,30 @@ class VoiceSession:
             turn = await self.turns.next_turn()
             if isinstance(turn, CallClosed):
                 return self._closed_result()
+            if isinstance(turn, Resume):
+                result = await self._perform(_steps(Say(turn.text)), resume=turn)
+                continue
             steps = _steps(HangUp("maximum call duration reached")) if isinstance(turn, MaxDuration) \
                 else self.dialog.respond(turn)
             result = await self._perform(steps)
         return result
 
-    async def _perform(self, steps: AsyncIterator[Step]) -> AgentResult | None:
+    async def _perform(self, steps: AsyncIterator[Step], *, resume: Resume | None = None) -> AgentResult | None:
         """Run one reply as a task barge-in can cancel. None: the conversation goes on."""
         if self.floor.ended():
             await _aclose(steps)
             return self._closed_result()
-        self.floor.spoken, self.floor.interruptible = Utterance(), True
+        self.floor.spoken, self.floor.interruptible = Utterance(resumed=resume is not None), True
+        if resume is not None:
+            self.floor.spoken.resumed_after = resume.heard
+        self.floor.cut = None
         reply: asyncio.Task[AgentResult | None] = asyncio.create_task(self._play(steps, self.floor.spoken),
                                                                       name="agent-reply")
         self.floor.reply = reply
+        began = self.clock()
         await asyncio.wait({reply})
         self.floor.reply = None
-        self.floor.quiet_since = self.clock()
+        self.floor.agent_spoke(began, self.clock())
         if self.floor.ended() and (reply.cancelled() or reply.result() is None):
             return self._closed_result()
         if reply.cancelled():

@@ -32,6 +32,7 @@ from _common import ROOT, machine, percentile, write_result
 from _speech import caller_phrases
 
 from agent.audio import LINE_RATE, Samples, float_to_ulaw, resample, trim_silence, ulaw_to_float
+from agent.definition import Intent, ScriptSection, State
 from agent.dialog import Heard
 from agent.script import ScriptDialog
 from agent.stt import WhisperStt, clean_text
@@ -61,14 +62,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def dialog() -> ScriptDialog:
-    intents = [{"name": name, "keywords": keys, "say": ""} for name, keys in INTENTS.items()]
-    script = {"start": "menu", "states": {"menu": {"say": "", "intents": intents}}, "fallback": "?"}
-    return ScriptDialog({"script": script, "greeting": ""}, {})
+    intents = tuple(Intent(name, "say", keywords=tuple(keys)) for name, keys in INTENTS.items())
+    return ScriptDialog(ScriptSection(start="menu", states=(State("menu", intents=intents),), fallback="?"), "", {})
 
 
 def intent_of(d: ScriptDialog, text: str) -> str | None:
     match = d.match(Heard(text))
-    return None if match is None else str(match["name"])
+    return None if match is None else match.name
 
 
 def phone(audio: Samples, rng: np.random.Generator) -> Samples:

@@ -7,6 +7,7 @@ module, neither imports the other.
                  │
                  └── call: CallPort ──────────────► events (AudioIn | Dtmf | MarkPlayed | Closed)
                                                     play, mark, flush, speaking, closed
+                                                    watch_playout(tap): what plays and when
                                                     hangup(reason), transfer(...) -> TransferResult
 
 The media session (`media.session.MediaSession`) is the `CallPort`: audio goes through it
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "AgentOutcome", "AgentRunner", "AudioIn", "CallControls", "CallPort", "Closed", "Dtmf", "EventSink",
-    "MarkPlayed", "MediaEvent", "TransferResult",
+    "MarkPlayed", "MediaEvent", "PlayoutTap", "TransferResult",
 ]
 
 
@@ -31,6 +32,8 @@ __all__ = [
 @dataclass(frozen=True)
 class AudioIn:
     ulaw: bytes
+    at: float | None = None
+    """When the frame arrived, on the call's clock (the clock `PlayoutTap` times are on)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,17 @@ class CallControls(Protocol):
                        timeout_s: float = 20.0) -> TransferResult: ...
 
 
+class PlayoutTap(Protocol):
+    """Sees the agent's audio as it plays (an echo canceller's reference). Called on the media hot
+    path: it must only buffer. Times are on the call's clock."""
+
+    def agent(self, ulaw: bytes, at: float) -> None:
+        """`ulaw` (any length) starts playing to the caller at `at`."""
+
+    def agent_flushed(self, at: float) -> None:
+        """Nothing queued after `at` will play (barge-in)."""
+
+
 class CallPort(Protocol):
     """One call as the agent sees it."""
 
@@ -93,6 +107,9 @@ class CallPort(Protocol):
 
     @property
     def closed(self) -> bool: ...
+
+    def watch_playout(self, tap: PlayoutTap) -> None:
+        """From now on, also tell `tap` what agent audio plays and when."""
 
     async def hangup(self, reason: str) -> None: ...
 

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from media.commands import format_command
 from media.framing import Framer, PlayoutClock
-from media.port import AudioIn, CallControls, Closed, Dtmf, MarkPlayed, MediaEvent, TransferResult
+from media.port import AudioIn, CallControls, Closed, Dtmf, MarkPlayed, MediaEvent, PlayoutTap, TransferResult
 from media.protocol import (
     ControlParseError,
     DtmfEnd,
@@ -34,7 +34,7 @@ from media.protocol import (
 
 __all__ = [
     "AudioIn", "AudioTap", "CallControls", "Closed", "Dtmf", "MarkPlayed", "MediaEvent", "MediaSession",
-    "MediaSocket", "MediaStats",
+    "MediaSocket", "MediaStats", "PlayoutTap",
 ]
 
 log = logging.getLogger("switchboard.media")
@@ -64,13 +64,11 @@ class _Mark:
     done: asyncio.Future[bool]
 
 
-class AudioTap(Protocol):
+class AudioTap(PlayoutTap, Protocol):
     """Sees both directions of audio (a call recorder, `media.recording.Recorder`). Called on the
     hot path: it must only buffer. Times are on the session's clock."""
 
     def caller(self, ulaw: bytes, at: float) -> None: ...
-    def agent(self, ulaw: bytes, at: float) -> None: ...
-    def agent_flushed(self, at: float) -> None: ...
 
 
 # How far ahead of playout the pacer keeps Asterisk's queue. It absorbs event-loop stalls (GC,
@@ -92,6 +90,8 @@ class MediaSession:
         self.stats = MediaStats()
         self.controls: CallControls | None = None
         self.recorder: AudioTap | None = None
+        self._playout_taps: list[PlayoutTap] = []
+        """Beside the recorder: who else sees the agent audio as it plays (the echo canceller)."""
         self._frame_size = start.optimal_frame_size or 160
         self._ptime = (start.ptime or 20) / 1000
         self._lead = lead_s
@@ -140,10 +140,17 @@ class MediaSession:
         self._out.clear()
         self._framer.clear()
         self._playout, self._sent_since_clock = None, 0
-        if self.recorder is not None:
-            self.recorder.agent_flushed(self._now())
+        now = self._now()
+        for tap in self._taps():
+            tap.agent_flushed(now)
         await self._command("FLUSH_MEDIA")
         return heard
+
+    def watch_playout(self, tap: PlayoutTap) -> None:
+        self._playout_taps.append(tap)
+
+    def _taps(self) -> list[PlayoutTap]:
+        return [self.recorder, *self._playout_taps] if self.recorder is not None else self._playout_taps
 
     @property
     def speaking(self) -> bool:
@@ -206,9 +213,10 @@ class MediaSession:
                     return
                 if isinstance(message, bytes):
                     self.stats.frames_in += 1
+                    arrived = self._now()
                     if self.recorder is not None:
-                        self.recorder.caller(message, self._now())
-                    self.events.put_nowait(AudioIn(message))
+                        self.recorder.caller(message, arrived)
+                    self.events.put_nowait(AudioIn(message, arrived))
                 else:
                     self._on_text(message)
         finally:
@@ -297,8 +305,9 @@ class MediaSession:
                 data = b"".join(batch)
                 async with self._send_lock:
                     await self.socket.send_bytes(data)
-                if self.recorder is not None:
-                    self.recorder.agent(data, self._playout.play_time(self._sent_since_clock))
+                plays_at = self._playout.play_time(self._sent_since_clock)
+                for tap in self._taps():
+                    tap.agent(data, plays_at)
                 self._sent_since_clock += len(batch)
                 self.stats.frames_out += len(batch)
             self._backlog = bool(self._out)

@@ -131,8 +131,11 @@ async def test_http_stt_sends_the_hints_as_the_prompt_and_guards_the_answer() ->
     async with server, httpx.AsyncClient(trust_env=False) as http:
         stt = HttpStt(http, base_url=f"http://127.0.0.1:{port}/v1", model="whisper-1")
         heard = await stt.transcribe(np.zeros(LINE_RATE // 2, np.float32), hints=["sales", "support"])
+        french = HttpStt(http, base_url=f"http://127.0.0.1:{port}/v1", model="whisper-1", language="fr-CA")
+        await french.transcribe(np.zeros(LINE_RATE // 2, np.float32))
     assert heard.text == "Sales." and heard.repeats == 1
     assert b'name="prompt"\r\n\r\nSales, support.' in seen[0]
+    assert b'name="language"\r\n\r\nen\r\n' in seen[0] and b'name="language"\r\n\r\nfr\r\n' in seen[1]
 
 
 def test_content_words_drop_fillers_only() -> None:

@@ -88,11 +88,15 @@ transfers = st.fixed_dictionaries({"mode": st.sampled_from(["blind", "attended"]
                                    "timeout_s": st.none() | st.integers(1, 120)})
 
 
+ENGLISH = ["en", "en-GB", "en_US", "EN", "english", ""]
+"""Languages the embedded speech-to-text takes (any other needs an stt endpoint: tested below)."""
+
+
 @st.composite
 def documents(draw: st.DrawFn) -> dict[str, Any]:
     engine = draw(st.sampled_from(["script", "llm"]))
     doc: dict[str, Any] = {
-        "version": 1, "engine": engine, "greeting": draw(text), "language": draw(text),
+        "version": 1, "engine": engine, "greeting": draw(text), "language": draw(st.sampled_from(ENGLISH)),
         "voice": draw(st.sampled_from(["default", "heart"])), "barge_in": draw(st.booleans()),
         "end_of_speech_ms": draw(st.integers(100, 5000)), "no_input_reprompt_s": draw(st.integers(1, 300)),
         "no_input_hangup_s": draw(st.integers(1, 600)), "max_duration_s": draw(st.integers(10, 86400)),
@@ -184,6 +188,19 @@ def test_field_errors_are_keyed_by_path_with_their_messages() -> None:
     assert caught.value.error_id == "definition-invalid" and "definition.colour: unknown field" in str(caught.value)
     assert read_definition(raw) == (None, caught.value.errors)
     assert read_definition([1]) == (None, {"definition": "the definition must be a JSON object"})
+
+
+def test_a_language_other_than_english_needs_an_stt_endpoint() -> None:
+    """The embedded speech-to-text is Whisper tiny.en: a French workflow on it would hear French as
+    English words. Refused with a field error, accepted with an HTTP endpoint (which gets it)."""
+    for english in ("en", "en-GB", "en_us", "English", "eng", ""):
+        assert read_definition({"language": english})[1] == {}, english
+    for other in ("fr", "de-DE", "es", "enx"):
+        assert set(read_definition({"language": other})[1]) == {"definition.language"}, other
+        assert "English only" in read_definition({"language": other, "stt": {"provider": "embedded"}})[1][
+            "definition.language"]
+        endpoint = {"provider": "openai", "base_url": "http://stt.example/v1"}
+        assert read_definition({"language": other, "stt": endpoint})[1] == {}
 
 
 def test_secrets_stay_out_of_repr() -> None:

@@ -189,12 +189,12 @@ async def test_phone_numbers_inline(tenant: Tenant, other: Tenant, browser: http
 
 async def test_workflow_forms(tenant: Tenant, browser: httpx.AsyncClient, store: Store) -> None:
     created = await browser.post("/workflows", data={"name": "Desk", "greeting": " Hello there ",
-                                                      "definition": '{"language": "fr", "barge_in": false}'})
+                                                      "definition": '{"language": "en-GB", "barge_in": false}'})
     assert created.status_code == 303
     workflow_id = int(re.search(r"/workflows/(\d+)", created.headers["location"]).group(1))  # type: ignore[union-attr]
     workflow = await store.workflows.get(tenant.org_id, workflow_id)
     assert workflow is not None and workflow.greeting == "Hello there"
-    assert workflow.definition["language"] == "fr" and workflow.definition["barge_in"] is False
+    assert workflow.definition["language"] == "en-GB" and workflow.definition["barge_in"] is False
 
     for data, marker in (({"name": "", "definition": "{}"}, 'name="name"'),
                          ({"name": "X", "definition": "{oops"}, "not valid JSON"),
@@ -210,10 +210,10 @@ async def test_workflow_forms(tenant: Tenant, browser: httpx.AsyncClient, store:
     assert unchanged == workflow
 
     edited = await browser.post(f"/workflows/{workflow_id}", data={"name": "Desk 2", "greeting": "Hi",
-                                                                   "definition": '{"language": "de"}'})
+                                                                   "definition": '{"language": "en-US"}'})
     assert edited.status_code == 303
     saved = await store.workflows.get(tenant.org_id, workflow_id)
-    assert saved is not None and (saved.name, saved.greeting, saved.definition["language"]) == ("Desk 2", "Hi", "de")
+    assert saved is not None and (saved.name, saved.greeting, saved.definition["language"]) == ("Desk 2", "Hi", "en-US")
 
 
 async def test_workflow_in_use_cannot_be_deleted(tenant: Tenant, browser: httpx.AsyncClient, store: Store) -> None:

@@ -118,7 +118,7 @@ async def test_the_front_desk_round_trips_through_its_own_form(tenant: Tenant, b
 
 async def test_common_fields_are_edited_one_by_one(tenant: Tenant, browser: httpx.AsyncClient, store: Store) -> None:
     blank = form_of((await browser.get("/workflows/new")).text)
-    values = with_values(blank, name="Night line", greeting="We are closed.", farewell="Bye now.", language="fr",
+    values = with_values(blank, name="Night line", greeting="We are closed.", farewell="Bye now.", language="en-GB",
                          end_of_speech_ms="750", no_input_reprompt_s="5", no_input_hangup_s="12",
                          max_duration_s="120", barge_in="off", recording="on")
     workflow_id = workflow_id_of(await browser.post("/workflows", data=values))
@@ -126,7 +126,7 @@ async def test_common_fields_are_edited_one_by_one(tenant: Tenant, browser: http
     assert stored is not None
     assert {k: stored.definition[k] for k in ("greeting", "farewell", "language", "end_of_speech_ms",
             "no_input_reprompt_s", "no_input_hangup_s", "max_duration_s", "barge_in", "recording")} == {
-        "greeting": "We are closed.", "farewell": "Bye now.", "language": "fr", "end_of_speech_ms": 750,
+        "greeting": "We are closed.", "farewell": "Bye now.", "language": "en-GB", "end_of_speech_ms": 750,
         "no_input_reprompt_s": 5, "no_input_hangup_s": 12, "max_duration_s": 120, "barge_in": False,
         "recording": True}
 
@@ -138,7 +138,7 @@ async def test_common_fields_are_edited_one_by_one(tenant: Tenant, browser: http
     assert edited.status_code == 200 and "<html" not in edited.text and "Saved." in edited.text
     assert form_of(edited.text)["barge_in"] == ["off", "on"]
     stored = await store.workflows.get(tenant.org_id, workflow_id)
-    assert stored is not None and stored.definition["barge_in"] is True and stored.definition["language"] == "fr"
+    assert stored is not None and stored.definition["barge_in"] is True and stored.definition["language"] == "en-GB"
     assert stored.definition["script"]["states"]["menu"]["intents"][0]["dtmf"] == ["9"]
 
 
@@ -147,6 +147,7 @@ async def test_common_fields_are_edited_one_by_one(tenant: Tenant, browser: http
     ({"end_of_speech_ms": "50"}, "end_of_speech_ms", "between 100 and 5000"),
     ({"max_duration_s": "1"}, "max_duration_s", "between 10 and 86400"),
     ({"voice": "alloy"}, "voice", "embedded voice"),
+    ({"language": "fr"}, "language", "understands English only"),
     ({"greeting": "x" * 2001}, "greeting", "at most 2000"),
     ({"barge_in": "maybe"}, "barge_in", "true or false"),
     ({"engine": "magic"}, "engine", "engine must be"),

@@ -5,6 +5,7 @@ absent or null is None in the model; `definition.<section>` must otherwise be an
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,8 @@ _RANGES = {
     "max_duration_s": (10, 86400),
 }
 _TYPE_NAMES = {int: "a whole number", str: "text", bool: "true or false", dict: "an object", list: "a list"}
+_ENGLISH = re.compile(r"^\s*(?:|en(?:[-_][A-Za-z0-9]{1,8})*|eng|english)\s*$", re.IGNORECASE)
+"""Languages the embedded speech-to-text (Whisper tiny.en) understands: English, or unsaid."""
 
 
 def parse_definition(raw: object) -> WorkflowDefinition:
@@ -77,6 +80,11 @@ def read_definition(raw: object) -> tuple[WorkflowDefinition | None, Errors]:
     tts_provider = tts.get("provider", "embedded") if tts is not None else "embedded"
     if tts_provider == "embedded" and common.get("voice", "default") not in EMBEDDED_VOICES:
         errors["definition.voice"] = "the embedded voice is 'default' (also called 'heart')"
+    stt = sections.get("stt")
+    stt_provider = stt.get("provider", "embedded") if stt is not None else "embedded"
+    if stt_provider == "embedded" and not _ENGLISH.match(str(common.get("language", "en"))):
+        errors["definition.language"] = ("the embedded speech-to-text understands English only: use 'en' (or "
+                                         "'en-GB', 'en-US', ...), or an stt endpoint that knows this language")
     if errors:
         return None, errors
     return WorkflowDefinition(**common, **parsed), {}

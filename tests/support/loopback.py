@@ -2,6 +2,10 @@
 session (agent audio plays out in real time, 20 ms a frame; marks resolve when playout reaches
 them; `flush()` says how much of the current run was heard), and the caller side feeds µ-law
 audio and key presses in real time and can hang up. Everything is recorded with timestamps.
+
+`LoopbackCall(echo=EchoPath(0.04, -12.0))` makes it a bad line (the fake Asterisk's
+`tests/fake_asterisk/line.py`): what the agent plays comes back that late and that much quieter,
+mixed with the caller's speech into one frame per 20 ms tick.
 """
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ import numpy as np
 
 from media.framing import Framer
 from media.g711 import ulaw_decode
-from media.port import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent, TransferResult
+from media.port import AudioIn, Closed, Dtmf, MarkPlayed, MediaEvent, PlayoutTap, TransferResult
+from tests.fake_asterisk.codecs import ULAW
+from tests.fake_asterisk.line import EchoPath, LineMix
 
 FRAME = 160
 FRAME_S = 0.02
@@ -35,7 +41,7 @@ class _Mark:
 
 
 class LoopbackCall:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, echo: EchoPath | None = None) -> None:
         self.clock = clock
         self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self.played: list[Played] = []
@@ -56,6 +62,17 @@ class LoopbackCall:
         self._changed = asyncio.Condition()
         self._player: asyncio.Task[None] | None = None
         self._closed = False
+        self._taps: list[PlayoutTap] = []
+        self._line: LineMix | None = None
+        if echo is not None:
+            if echo.delay_s < FRAME_S:
+                raise ValueError("a loopback echo needs a delay of at least one frame (20 ms)")
+            self._line = LineMix(ULAW)
+            self._line.echo = echo
+        self._line_start = clock()
+        self._speech: deque[bytes] = deque()
+        self._ticker: asyncio.Task[None] | None = None
+        self._spoken: list[float] = []  # when each queued speech frame went (a bad line's ticks)
 
     # --- the agent's side (CallPort) ---------------------------------------------------------------
     def play(self, ulaw: bytes) -> None:
@@ -88,6 +105,8 @@ class LoopbackCall:
         self._framer.clear()
         self._run_frames = 0
         self._busy_until = min(self._busy_until, now)
+        for tap in self._taps:
+            tap.agent_flushed(now)
         self.flushes.append((self.clock(), heard))
         await self._notify()
         return heard
@@ -99,6 +118,9 @@ class LoopbackCall:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def watch_playout(self, tap: PlayoutTap) -> None:
+        self._taps.append(tap)
 
     async def hangup(self, reason: str) -> None:
         self.hangup_reason = reason
@@ -115,6 +137,8 @@ class LoopbackCall:
     # --- the caller's side -----------------------------------------------------------------------
     async def say(self, ulaw: bytes) -> float:
         """Send caller audio in 20 ms frames in real time; returns when the first frame went."""
+        if self._line is not None:
+            return await self._say_on_the_line(ulaw)
         started = self.clock()
         for i in range(0, len(ulaw), FRAME):
             if self._closed:
@@ -123,8 +147,38 @@ class LoopbackCall:
             delay = due - self.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.events.put_nowait(AudioIn(ulaw[i:i + FRAME]))
+            self.events.put_nowait(AudioIn(ulaw[i:i + FRAME], self.clock()))
         return started
+
+    async def _say_on_the_line(self, ulaw: bytes) -> float:
+        """On a bad line the frames go on the line's ticks, mixed with the echo."""
+        self._start_line()
+        first = len(self._spoken)
+        self._speech.extend(ulaw[i:i + FRAME] for i in range(0, len(ulaw), FRAME))
+        await self.until(lambda: not self._speech or self._closed, len(ulaw) / 8000 + 5)
+        return self._spoken[first] if len(self._spoken) > first else self.clock()
+
+    def _start_line(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick_line(), name="loopback-line")
+
+    async def _tick_line(self) -> None:
+        """One frame a tick from the far end: its speech plus the echo due, nothing in silence."""
+        assert self._line is not None
+        tick = 0
+        while not self._closed:
+            tick += 1
+            delay = self._line_start + tick * FRAME_S - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            speech = self._speech.popleft() if self._speech else None
+            if speech is not None:
+                self._spoken.append(self.clock())
+            frame = self._line.mix(tick, speech)
+            if frame:
+                self.events.put_nowait(AudioIn(frame, self.clock()))
+            if speech is not None and not self._speech:
+                await self._notify()
 
     def press(self, digit: str) -> None:
         self.events.put_nowait(Dtmf(digit))
@@ -187,6 +241,11 @@ class LoopbackCall:
                 continue
             self._queue.popleft()
             self.played.append(Played(at, item))
+            for tap in self._taps:
+                tap.agent(item, at)
+            if self._line is not None:
+                self._start_line()
+                self._line.heard(item, round((at - self._line_start) / FRAME_S))
             self._run_frames += 1
             self._busy_until = at + FRAME_S
             await self._notify()
@@ -211,9 +270,10 @@ class LoopbackCall:
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._player is not None:
-            self._player.cancel()
-            await asyncio.gather(self._player, return_exceptions=True)
+        for task in (self._player, self._ticker):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
 
 def _loud(frame: bytes) -> bool:
