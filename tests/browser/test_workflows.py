@@ -84,13 +84,13 @@ def test_edit_the_common_fields_with_an_inline_error(page: Page, server: Server)
     page.goto(f"/workflows/{workflow_id}")
     mark_page(page)
     page.get_by_label("End-of-speech silence (ms)").fill("50")
-    page.get_by_label("Language").fill("de")
+    page.get_by_label("Language").fill("en-GB")
     page.get_by_label("Record calls").check()
     assert _save(page) == 422
     field = page.get_by_label("End-of-speech silence (ms)")
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#e-end_of_speech_ms")).to_have_text("must be between 100 and 5000")
-    expect(page.get_by_label("Language")).to_have_value("de")  # what was typed is kept
+    expect(page.get_by_label("Language")).to_have_value("en-GB")  # what was typed is kept
     expect(page.get_by_label("Record calls")).to_be_checked()
     field.fill("800")
     assert _save(page) == 200
@@ -99,7 +99,7 @@ def test_edit_the_common_fields_with_an_inline_error(page: Page, server: Server)
     assert_same_document(page)
     page.reload()
     expect(page.get_by_label("End-of-speech silence (ms)")).to_have_value("800")
-    expect(page.get_by_label("Language")).to_have_value("de")
+    expect(page.get_by_label("Language")).to_have_value("en-GB")
     expect(page.get_by_label("Record calls")).to_be_checked()
 
 
