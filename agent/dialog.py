@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.stt_choice import AnswerEvidence
+
 
 @dataclass(frozen=True)
 class Say:
@@ -44,8 +46,10 @@ Step = Say | Transfer | HangUp | Note
 
 @dataclass(frozen=True)
 class Heard:
-    """The caller said `text` (a transcript)."""
+    """The caller said `text` (a transcript); `answers`: when it names none of the expected words,
+    how strongly the audio supports each of them (agent/stt_choice.py)."""
     text: str
+    answers: tuple[AnswerEvidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from agent.definition import DEFAULT_APOLOGY, DEFAULT_FALLBACK, Intent, ScriptSection, State
 from agent.dialog import HangUp, Heard, Pressed, Say, Silent, Step, Transfer, Turn
 from agent.script_steps import ScriptSteps
+from agent.stt_choice import choose
 from agent.text import contains_phrase, render, words
 from agent.tools import ToolRunner
 
@@ -84,7 +85,7 @@ class ScriptDialog:
             reprompt = state.reprompt or "Sorry, I didn't hear anything."
             again = "" if state.reprompt else (state.say or self.greeting_text)
             return [Say(f"{reprompt} {again}".strip())]
-        intent = self.match(turn)
+        intent = self.understood(turn)
         if intent is not None:
             return self._act(intent)
         if isinstance(turn, Heard) and self._is_repeat(words(turn.text)) and self.last_said:
@@ -136,6 +137,22 @@ class ScriptDialog:
 
     def said(self, steps: list[Step]) -> list[Step]:
         return self._said(steps)
+
+    def understood(self, turn: Turn) -> Intent | None:
+        """The intent the caller chose: by words, keys or pattern; else, unless they asked to hear
+        it again, the one the audio clearly supports (a blurred short answer)."""
+        intent = self.match(turn)
+        if intent is None and not (isinstance(turn, Heard) and self._is_repeat(words(turn.text))):
+            intent = self._blurred_answer(turn)
+        return intent
+
+    def _blurred_answer(self, turn: Turn) -> Intent | None:
+        """The intent whose keywords the audio clearly supports when the words named none."""
+        if not isinstance(turn, Heard) or not turn.answers:
+            return None
+        intents = self._current().intents
+        chosen = choose(turn.answers, {str(i): intent.keywords for i, intent in enumerate(intents)})
+        return None if chosen is None else intents[int(chosen)]
 
     def _is_repeat(self, said: list[str]) -> bool:
         return len(said) <= 6 and any(contains_phrase(said, phrase) for phrase in self._repeat)

@@ -5,9 +5,11 @@ package, never the hub) on a bounded thread pool, or any OpenAI-compatible
 `transcribe(audio, hints=[...])`: `hints` are the words the dialog expects now (its intents'
 keywords); they go to Whisper as a prompt (agent/stt_filters.py). Output is guarded against
 Whisper's loops ("mail mail mail …"): a token budget that fits the audio, a repeat collapse and the
-compression-ratio test. English only: the embedded model is English (tiny.en) and its decoding
-language is fixed to "en"; a workflow with another language needs an HTTP endpoint (the
-definition refuses it otherwise), which gets the workflow's language.
+compression-ratio test. A short transcript that names none of the hints also gets the audio's
+evidence for each of them (agent/stt_choice.py), for the dialog to read blurred answers.
+English only: the embedded model is English (tiny.en) and its decoding language is fixed to "en";
+a workflow with another language needs an HTTP endpoint (the definition refuses it otherwise),
+which gets the workflow's language.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import httpx
 
 from agent.audio import LINE_RATE, Samples, resample, wav_bytes
 from agent.errors import SpeechError
+from agent.stt_choice import AnswerEvidence, AnswerScorer, worth_checking
 from agent.stt_filters import collapse_repeats, compression_ratio, hint_prompt, max_tokens, trim_to_speech
 from agent.text import words
 
@@ -40,6 +43,8 @@ class Transcript:
     """How long the transcription took."""
     repeats: int = 0
     """Hallucinated repeat runs removed from the text (agent/stt_filters.collapse_repeats)."""
+    answers: tuple[AnswerEvidence, ...] = ()
+    """When the text names none of the hints: the audio's evidence for each (agent/stt_choice.py)."""
 
 
 class SpeechToText(Protocol):
@@ -73,7 +78,7 @@ class WhisperStt:
     def __init__(self, executor: Executor, *, workers: int, beam_size: int = 1, context_s: float = 10.0,
                  model_path: str | None = None, trim: bool = True, use_hints: bool = True,
                  repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0, nbest: int = 1,
-                 hint_bonus: float = 0.4) -> None:
+                 hint_bonus: float = 0.4, check_answers: bool = True) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
@@ -88,8 +93,10 @@ class WhisperStt:
         self.trim, self.use_hints = trim, use_hints
         self.repetition_penalty, self.no_repeat_ngram_size = repetition_penalty, no_repeat_ngram_size
         self.nbest, self.hint_bonus = nbest, hint_bonus
+        self.check_answers = check_answers
         self.workers = workers
         self.in_flight = 0
+        self._scorer: AnswerScorer | None = None
 
     @property
     def busy(self) -> bool:
@@ -98,31 +105,37 @@ class WhisperStt:
 
     def warm_up(self) -> None:
         self._decode(resample(_chirp(), LINE_RATE, WHISPER_RATE))
+        self._answer_scorer()
 
     async def transcribe(self, audio: Samples, *, hints: Sequence[str] = ()) -> Transcript:
         started = time.perf_counter()
         prompt = hint_prompt(hints) if self.use_hints else ""
+        expected = tuple(hints) if self.use_hints and self.check_answers else ()
         self.in_flight += 1
         try:
-            raw = await asyncio.get_running_loop().run_in_executor(self.executor, self.transcribe_sync, audio, prompt)
+            raw, answers = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.transcribe_checked, audio, prompt, expected)
         except Exception as exc:  # a decode failure must not end the call
             raise SpeechError(f"whisper failed: {exc}", error_id="stt-failed") from exc
         finally:
             self.in_flight -= 1
         text, repeats = clean_text(raw)
-        return Transcript(text, time.perf_counter() - started, repeats)
+        return Transcript(text, time.perf_counter() - started, repeats, answers)
 
     def transcribe_sync(self, audio: Samples, prompt: str = "") -> str:
         """The raw Whisper text of 8 kHz `audio` (blocking; runs on the pool)."""
+        return self.transcribe_checked(audio, prompt)[0]
+
+    def transcribe_checked(self, audio: Samples, prompt: str = "",
+                           answers: Sequence[str] = ()) -> tuple[str, tuple[AnswerEvidence, ...]]:
+        """The raw text, and when it is short and names none of `answers`, the evidence for each."""
         if self.trim:
             audio = trim_to_speech(audio)
         if len(audio) < LINE_RATE // 20:
-            return ""
-        return self._decode(resample(audio, LINE_RATE, WHISPER_RATE), prompt)
+            return "", ()
+        return self._decode(resample(audio, LINE_RATE, WHISPER_RATE), prompt, answers)
 
-    def _decode(self, audio: Samples, prompt_text: str = "") -> str:
-        if self.context_s >= 30 or len(audio) > (30 - 2) * WHISPER_RATE:
-            return self._decode_full(audio, prompt_text)
+    def _encode(self, audio: Samples) -> Any:
         import ctranslate2
         import numpy as np
         hop = 160  # samples per mel frame: 100 frames a second
@@ -130,8 +143,14 @@ class WhisperStt:
         padded = np.zeros(frames * hop, np.float32)
         padded[:len(audio)] = audio
         features = self.model.feature_extractor(padded, padding=0)[:, :frames]
-        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
-                                          to_cpu=False)
+        return self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
+                                       to_cpu=False)
+
+    def _decode(self, audio: Samples, prompt_text: str = "",
+                answers: Sequence[str] = ()) -> tuple[str, tuple[AnswerEvidence, ...]]:
+        if self.context_s >= 30 or len(audio) > (30 - 2) * WHISPER_RATE:
+            return self._decode_full(audio, prompt_text), ()
+        encoded = self._encode(audio)
         prompt = self.prompt
         if prompt_text:
             previous = self.tokenizer.encode(" " + prompt_text)[-200:]
@@ -148,8 +167,17 @@ class WhisperStt:
         tokens = [t for t in result.sequences_ids[best] if t < self.tokenizer.eot]
         average = result.scores[best] / (len(tokens) + 1) if result.scores else 0.0
         if result.no_speech_prob > 0.8 or (result.no_speech_prob > 0.6 and average < -1.0):
-            return ""
-        return texts[best]
+            return "", ()
+        if not worth_checking(clean_text(texts[best])[0], answers):
+            return texts[best], ()
+        return texts[best], self._answer_scorer().score(encoded, len(audio) // 160, prompt, texts[best], answers)
+
+    def _answer_scorer(self) -> AnswerScorer:
+        if self._scorer is None:
+            import numpy as np
+            hush = (np.random.default_rng(0).standard_normal(WHISPER_RATE) * 1e-3).astype(np.float32)
+            self._scorer = AnswerScorer(self.model.model, self.tokenizer, self._encode(hush))
+        return self._scorer
 
     def _pick(self, texts: list[str], scores: list[float], hinted: set[str]) -> int:
         """The hypothesis to keep: the best score, with `hint_bonus` for one that has a hint word."""

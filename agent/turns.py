@@ -109,7 +109,7 @@ class TurnTaker:
         self.floor.turn = TurnTiming(ended_at=item.ended_at, stt_s=transcript.seconds, heard_at=now)
         await self.events("transcript", "caller", text,
                           {"stt_ms": round(transcript.seconds * 1000), "speech_ms": round(item.speech_s * 1000)})
-        return Heard(text)
+        return Heard(text, transcript.answers)
 
     def _resume(self, heard: str) -> Resume | None:
         """After a false interruption, once the caller is quiet: what to say again, if anything."""

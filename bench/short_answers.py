@@ -10,9 +10,11 @@ Clips: tests/fixtures/short_answers/<voice>/<word>.ul (make.py there). Condition
 - phone: 300-3400 Hz band-pass and white noise at 20 dB SNR, µ-law again;
 - call: the clip inside 0.6 s / 0.9 s of -60 dBFS line noise, cut by the project's VAD endpointer
   (silero, pre-roll and tail as on a call) exactly as the voice session hands it to the STT.
-Negatives (espeak "Hello?", "Billing.", "Maybe.", "What?", "Thanks.", "Cancel.") must match no intent.
+Negatives (short non-answers: "Hello?", "Billing.", "What?", "Sell.", "None.", "Once.", …, in three
+espeak and three flite voices) must match no intent.
 
-Per configuration: intent accuracy (the dialog's own keyword matching, agent/script.py), WER,
+Per configuration: intent accuracy (what the dialog understands, `ScriptDialog.understood`: its
+keywords, then, for a short transcript naming none, the audio's evidence, agent/stt_choice.py), WER,
 repeated-word hallucinations (a word or phrase 3+ times in a row) in Whisper's raw output and after
 the guards, negatives given an intent, and per-utterance decode time: CPU (process time, 1 thread)
 and wall p50/p90. The machine is shared: wall figures are "measured under load".
@@ -36,6 +38,7 @@ from agent.definition import Intent, ScriptSection, State
 from agent.dialog import Heard
 from agent.script import ScriptDialog
 from agent.stt import WhisperStt, clean_text
+from agent.stt_choice import AnswerEvidence
 from agent.stt_filters import repeated_word_runs
 from agent.text import words
 from agent.vad import Endpointer, PreGate, SpeechEnded, VadPool
@@ -44,12 +47,16 @@ CLIPS = ROOT / "tests" / "fixtures" / "short_answers"
 ANSWERS = ["sales", "support", "yes", "no", "one"]
 INTENTS = {"sales": ["sales", "sale"], "support": ["support"], "yes": ["yes", "yeah", "yep", "correct"],
            "no": ["no", "nope"], "one": ["one", "1"]}
-HINTS = [k for keys in INTENTS.values() for k in keys[:1]]  # what the dialog would pass: sales, support, …
-NEGATIVES = ["Hello?", "Billing.", "Maybe.", "What?", "Thanks.", "Cancel."]
+HINTS = [k for keys in INTENTS.values() for k in keys]  # what the dialog passes: every keyword of the state
+NEGATIVES = ["Hello?", "Billing.", "Maybe.", "What?", "Thanks.", "Cancel.", "Sorry?", "Hold on.", "Seven.", "Later.",
+             "Okay.", "Nothing.", "Who is this?", "Hi.", "Sure.", "Fine.", "Sell.", "Service.", "Two.", "None.",
+             "Noon.", "Once.", "Done.", "Well...", "Hmm.", "Pardon?", "Operator.", "Agent.", "I don't know.", "Bye."]
+NEGATIVE_VOICES = ["espeak:en-us+m3", "espeak:en-gb+f2", "espeak:en-gb-scotland", "flite:slt", "flite:awb", "flite:rms"]
 CONFIGS: dict[str, dict[str, Any]] = {
     "tiny.en": {"use_hints": False, "trim": False},
     "tiny.en+trim": {"use_hints": False},
-    "tiny.en+hints": {},
+    "tiny.en+hints": {"check_answers": False},
+    "tiny.en+hints+answers": {},
     "tiny.en+hints+reppen1.2": {"repetition_penalty": 1.2},
     "tiny.en+hints+beam5": {"beam_size": 5},
     "tiny.en+hints+norepeat3": {"no_repeat_ngram_size": 3},
@@ -66,8 +73,8 @@ def dialog() -> ScriptDialog:
     return ScriptDialog(ScriptSection(start="menu", states=(State("menu", intents=intents),), fallback="?"), "", {})
 
 
-def intent_of(d: ScriptDialog, text: str) -> str | None:
-    match = d.match(Heard(text))
+def intent_of(d: ScriptDialog, text: str, answers: tuple[AnswerEvidence, ...]) -> str | None:
+    match = d.understood(Heard(text, answers))
     return None if match is None else match.name
 
 
@@ -97,10 +104,13 @@ def in_call(audio: Samples, pool: VadPool, rng: np.random.Generator) -> Samples 
         pool.release(model)
 
 
-def espeak(text: str, voice: str) -> Samples | None:
+def synthesize(text: str, voice: str) -> Samples | None:
+    """`voice`: "espeak:<voice>" or "flite:<voice>" (None when that program is missing)."""
+    engine, name = voice.split(":", 1)
+    command = (["espeak-ng", "-v", name, "-s", "150", "--stdout", text] if engine == "espeak"
+               else ["flite", "-voice", name, "-t", text, "-o", "/dev/stdout"])
     try:
-        wav = subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "--stdout", text], check=True,
-                             capture_output=True).stdout
+        wav = subprocess.run(command, check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     with wave.open(io.BytesIO(wav)) as src:
@@ -119,13 +129,15 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
-def decode(stt: WhisperStt, audio: Samples | None, hints: list[str]) -> tuple[str, str, float, float]:
-    """(raw Whisper text, guarded text, CPU s, wall s)."""
+def decode(stt: WhisperStt, audio: Samples | None,
+           hints: list[str]) -> tuple[str, str, tuple[AnswerEvidence, ...], float, float]:
+    """(raw Whisper text, guarded text, evidence for the hints, CPU s, wall s)."""
     if audio is None:
-        return "", "", 0.0, 0.0
+        return "", "", (), 0.0, 0.0
     cpu, wall = time.process_time(), time.perf_counter()
-    raw = stt.transcribe_sync(audio, ", ".join(hints) and _prompt(stt, hints))
-    return raw, clean_text(raw)[0], time.process_time() - cpu, time.perf_counter() - wall
+    answers = hints if stt.use_hints and stt.check_answers else []
+    raw, evidence = stt.transcribe_checked(audio, ", ".join(hints) and _prompt(stt, hints), answers)
+    return raw, clean_text(raw)[0], evidence, time.process_time() - cpu, time.perf_counter() - wall
 
 
 def _prompt(stt: WhisperStt, hints: list[str]) -> str:
@@ -145,22 +157,30 @@ def evaluate(stt: WhisperStt, condition: str, pool: VadPool) -> dict[str, Any]:
                 audio = phone(audio, rng)
             elif condition == "call":
                 audio = in_call(audio, pool, rng)
-            raw, text, cpu, wall = decode(stt, audio, HINTS)
-            rows.append({"voice": folder.name, "word": word, "raw": raw, "text": text, "intent": intent_of(d, text),
+            raw, text, evidence, cpu, wall = decode(stt, audio, HINTS)
+            rows.append({"voice": folder.name, "word": word, "raw": raw, "text": text,
+                         "intent": intent_of(d, text, evidence),
                          "cpu_s": cpu, "wall_s": wall, "detected": audio is not None})
     negatives = []
     for text in NEGATIVES:
-        for voice in ("en-us+m3", "en-gb+f2"):
-            audio = espeak(text, voice)
+        for voice in NEGATIVE_VOICES:
+            audio = synthesize(text, voice)
             if audio is None:
                 continue
-            raw, heard, _, _ = decode(stt, phone(audio, rng) if condition == "phone" else audio, HINTS)
-            negatives.append({"said": text, "voice": voice, "text": heard, "intent": intent_of(d, heard)})
+            if condition == "phone":
+                audio = phone(audio, rng)
+            elif condition == "call":
+                audio = in_call(audio, pool, rng)
+            raw, heard, evidence, _, _ = decode(stt, audio, HINTS)
+            negatives.append({"said": text, "voice": voice, "text": heard, "intent": intent_of(d, heard, evidence)})
     errors = sum(edit_distance([r["word"]], words(r["text"].replace("1", "one"))) for r in rows)
     cpu_s = [float(r["cpu_s"]) for r in rows if r["detected"]]
     wall_s = [float(r["wall_s"]) for r in rows if r["detected"]]
     return {
         "clips": len(rows), "intent_accuracy": round(sum(r["intent"] == r["word"] for r in rows) / len(rows), 3),
+        "intent_by_engine": {engine: round(sum(r["intent"] == r["word"] for r in mine) / len(mine), 3)
+                             for engine in sorted({r["voice"].split("-")[0] for r in rows})
+                             for mine in [[r for r in rows if r["voice"].split("-")[0] == engine]]},
         "wer": round(errors / len(rows), 3),
         "repeat_hallucinations_raw": sum(repeated_word_runs(r["raw"]) for r in rows),
         "repeat_hallucinations": sum(repeated_word_runs(r["text"]) for r in rows),
