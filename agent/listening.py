@@ -8,8 +8,9 @@ interruptible reply is under way is a barge-in (unless the workflow turned barge
 speech is ignored as a turn). Speech counts as the caller's once the echo guard accepts it
 (agent/barge_in.py): at its start, or later in its segment (a late barge-in); a segment it never
 accepts is the agent's echo and is dropped; speech it accepted over the echo is transcribed from
-where it found the caller, not from the VAD's pre-roll (the echo before it). Speech that started over the agent is marked with
-what the agent was saying, so turn taking can drop the agent's own words from its transcript.
+where it found the caller, not from the VAD's pre-roll (the echo before it). Speech that started
+over the agent is marked with what the agent was saying, so turn taking can drop the agent's own
+words from its transcript.
 """
 from __future__ import annotations
 
