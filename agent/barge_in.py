@@ -4,7 +4,8 @@
 Every caller frame goes through the echo canceller, whose reference is exactly what the agent
 played and when (the call's `watch_playout`); the VAD then listens to what is left. Every speech
 start is judged by the echo gate (agent/echo.py): the caller's if what is left is well above
-what is left of the echo, or if the agent has been silent. A start that is not accepted is judged
+what is left of the echo and either louder than the echo itself or no copy of the agent's voice
+(a caller as loud as a 0 dB echo), or if the agent has been silent. A start that is not accepted is judged
 again on each following frame of its segment; accepted later, it is the caller's from then on
 (a barge-in then, if the agent still talks). A segment never accepted is the echo: it is dropped,
 words and all (a canceller that lost the echo for a moment makes Whisper hear words in it).
@@ -32,6 +33,8 @@ from agent.echo import EchoCanceller, EchoGate, GateDecision
 
 NO_CANCELLER = GateDecision(True, "no echo canceller", 0.0, 0.0)
 CALLER_ONLY = GateDecision(True, "line silent under the agent", 0.0, 0.0)
+FRAME_S = 0.02
+AGAINST_ECHO = ("above echo", "not the echo")
 TALKED = 0.4
 """Share of 20 ms blocks with agent speech that counts as talking (speech has its pauses)."""
 
@@ -75,15 +78,24 @@ class EchoGuard:
             return NO_CANCELLER
         if self._caller_only:
             return CALLER_ONLY
-        decision = self.gate.judge_start(since=onset)
+        decision = self._judge(onset)
         if not decision.accepted:
             self._undecided = _Undecided(segment, onset)
         return decision
 
+    def _judge(self, onset: float) -> GateDecision:
+        canceller = self.canceller
+        if canceller is None:
+            return NO_CANCELLER
+        return self.gate.judge_start(since=onset, agent_share=lambda: canceller.agent_share(
+            onset, window_s=self.gate.window_s))
+
     def recheck(self, segment: int, in_speech: bool, now: float) -> tuple[GateDecision, float] | None:
         """The segment not yet accepted, judged again with its frames so far: (decision, since)
-        once it is accepted, else None; `since` is where the evidence starts (the segment's onset
-        or, later in it, the gate's window). A segment that ends unaccepted is the echo."""
+        once it is accepted, else None; `since` is where the evidence starts: the first frame the
+        gate weighed (from the segment's onset or, later in it, the gate's window) that is loud
+        enough to have been accepted (what came before it was taken for the echo). A segment
+        that ends unaccepted is the echo."""
         pending = self._undecided
         if pending is None:
             return None
@@ -91,11 +103,22 @@ class EchoGuard:
             self._undecided = None
             self._rejected = pending.segment
             return None
-        decision = self.gate.judge_start(since=pending.onset)
+        decision = self._judge(pending.onset)
         if not decision.accepted:
             return None
         self._undecided = None
-        return decision, max(pending.onset, now - self.gate.window_s)
+        weighed = max(pending.onset, now - self.gate.window_s)
+        return decision, self.callers_from(weighed, decision) or weighed
+
+    def callers_from(self, since: float, decision: GateDecision) -> float | None:
+        """Where the speech the gate accepted against the echo begins: the start of the first
+        frame after `since` loud enough to be accepted (None for a decision not made against an
+        echo, as when the agent was silent)."""
+        if decision.reason not in AGAINST_ECHO:
+            return None
+        enough = max(decision.expected_dbfs + self.gate.margin_db, self.gate.quietest_speech_dbfs)
+        loud = self.gate.first_above(since, enough)
+        return None if loud is None else max(since, loud - FRAME_S)
 
     def undecided(self, segment: int) -> bool:
         """`segment` is not (yet) taken for the caller's."""

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.audio import LINE_RATE, Samples
-from agent.echo_align import EchoDelay, NearClock, Pcm, Timeline
+from agent.echo_align import EchoDelay, NearClock, Pcm, Timeline, peak_correlation
 from agent.stt_filters import FILLERS
 from agent.text import words
 from media.g711 import ulaw_decode, ulaw_encode
@@ -103,6 +103,7 @@ class EchoCanceller:
         self._pending = np.zeros(0, np.int16)  # caller samples short of a whole 10 ms block
         self.frames = 0
         self.engine_frames = 0
+        self._cleaned: deque[tuple[float, int, Pcm]] = deque(maxlen=16)  # (arrival, timeline index, output)
 
     def _index(self, at: float) -> int:
         if self._origin is None:
@@ -159,12 +160,35 @@ class EchoCanceller:
         if out is not near and level_dbfs(out) > near_dbfs + 1.0:
             out = near  # the engine added sound (a misplaced echo estimate): never worse than nothing
         self.delay.observe(near, start, self._far, echo_only=active and not caller_speaking and near_dbfs > -50)
+        if whole:
+            self._cleaned.append((at, start, out))
         window = self._far.read(played - self.echo_window, self.echo_window + whole)
         untouched = out is near and not carried and whole == len(ulaw)  # nothing to cancel: the frame as it came
         cleaned = ulaw if untouched else ulaw_encode(out).tobytes()
         settling = -self.echo_window <= played - self._spurt < self.settle or start - self._moved < self.settle
         return CleanFrame(cleaned, out.astype(np.float32) / 32768.0, at, near_dbfs, level_dbfs(out),
                           level_dbfs(window), bool(active), settling)
+
+
+    def agent_share(self, since: float, *, window_s: float = 0.2) -> float:
+        """How much of the cleaned caller stream that arrived after `since` (the last `window_s` of
+        it) is still the agent's voice: its peak normalised correlation, 0..1, with what the agent
+        played, over every delay the delay tracker searches. Near 1: the echo came through (the
+        canceller lost it, whatever its level); low: someone else is talking. 1.0 with less than
+        two frames to go on."""
+        last = self._cleaned[-1][0] if self._cleaned else since
+        frames = [(start, out) for at, start, out in self._cleaned if at > since and at > last - window_s]
+        run = frames[-1:]
+        for start, out in reversed(frames[:-1]):  # the contiguous run that ends with the last frame
+            if start + len(out) != run[0][0]:
+                break
+            run.insert(0, (start, out))
+        if len(run) < 2:
+            return 1.0
+        cleaned = np.concatenate([out for _, out in run]).astype(np.float64)
+        _, share = peak_correlation(cleaned, run[0][0], self._far, self.delay.min_lag, self.delay.max_lag,
+                                    either_sign=True)
+        return min(1.0, share)
 
 
 @dataclass(frozen=True)
@@ -192,14 +216,18 @@ class EchoGate:
     the canceller louder than they went in (it is adding a misplaced echo) are not the caller.
     Whatever the canceller's state, the caller must also be `over_return_db` louder than the echo
     itself would be before cancellation (reference + echo return: a lost canceller lets exactly
-    that through), and no quieter than `quietest_speech_dbfs`. Pure: levels and times in,
-    decisions out.
+    that through), unless what came out of the canceller is shown not to be the agent's voice: its
+    correlation with what the agent played (`agent_share`, asked only then) is below
+    `foreign_below`. A lost canceller passes the echo on as a copy of the agent (correlation near 1);
+    a caller as loud as the echo on a 0 dB line is not louder than the echo, but is not a copy of it.
+    And nothing quieter than `quietest_speech_dbfs`. Pure: levels and times in, decisions out.
     """
 
     def __init__(self, *, margin_db: float = 10.0, window_s: float = 0.2, initial_leak_db: float = 0.0,
                  learn_frames: int = 150, min_frames: int = 10, loud_reference_dbfs: float = -45.0,
-                 lately_s: float = 0.5, over_return_db: float = 3.0, quietest_speech_dbfs: float = -50.0) -> None:
-        self.margin_db, self.initial_leak_db = margin_db, initial_leak_db
+                 lately_s: float = 0.5, over_return_db: float = 3.0, quietest_speech_dbfs: float = -50.0,
+                 foreign_below: float = 0.3) -> None:
+        self.margin_db, self.initial_leak_db, self.foreign_below = margin_db, initial_leak_db, foreign_below
         self.over_return_db, self.quietest_speech_dbfs = over_return_db, quietest_speech_dbfs
         self.min_frames, self.loud_reference_dbfs = min_frames, loud_reference_dbfs
         self.window_s, self.lately_s = window_s, lately_s
@@ -235,9 +263,12 @@ class EchoGate:
         while self._lately and frame.at - self._lately[0][0] > self.lately_s:
             self._lately.popleft()
 
-    def judge_start(self, since: float | None = None) -> GateDecision:
+    def judge_start(self, since: float | None = None, *,
+                    agent_share: Callable[[], float] | None = None) -> GateDecision:
         """At a VAD speech start (and, while it is undecided, on the frames after it): is it the
-        caller? `since`: the speech onset; only frames from then on are weighed (at least one)."""
+        caller? `since`: the speech onset; only frames from then on are weighed (at least one).
+        `agent_share`: how much the canceller's output over those frames is still the agent's voice
+        (`EchoCanceller.agent_share`, 0..1); without it the caller must be louder than the echo."""
         frames = [f for f in self._recent if since is None or f.at > since] or list(self._recent)[-1:]
         residual = _mean_dbfs([f.residual_dbfs for f in frames])
         if residual < self.quietest_speech_dbfs:
@@ -254,9 +285,17 @@ class EchoGate:
         expected = reference + leak
         if residual < expected + self.margin_db:
             return GateDecision(False, "echo", residual, expected)
-        if residual < reference + self.return_db + self.over_return_db:
-            return GateDecision(False, "not above the echo itself", residual, reference + self.return_db)
-        return GateDecision(True, "above echo", residual, expected)
+        if residual >= reference + self.return_db + self.over_return_db:
+            return GateDecision(True, "above echo", residual, expected)
+        if agent_share is not None and agent_share() < self.foreign_below:
+            return GateDecision(True, "not the echo", residual, expected)
+        return GateDecision(False, "not above the echo itself", residual, reference + self.return_db)
+
+
+    def first_above(self, since: float, level_dbfs: float) -> float | None:
+        """When the first frame after `since` (of the last `window_s`) whose residual reaches
+        `level_dbfs` arrived: where the speech the gate accepted begins."""
+        return next((f.at for f in self._recent if f.at > since and f.residual_dbfs >= level_dbfs), None)
 
 
 def _mean_dbfs(levels: list[float]) -> float:

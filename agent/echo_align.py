@@ -143,21 +143,31 @@ class EchoDelay:
 
     def _measure(self, far: Timeline) -> None:
         near = np.concatenate(self._near).astype(np.float64)
-        span = len(near) + self.max_lag - self.min_lag
-        ref = far.read(self._start - self.max_lag, span).astype(np.float64)
-        size = 1 << int(np.ceil(np.log2(span + len(near))))
-        corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(near, size)), size)[:span - len(near) + 1]
-        energy = np.concatenate([[0.0], np.cumsum(ref * ref)])
-        windows = energy[len(near):] - energy[:len(energy) - len(near)]
-        norm = np.sqrt(np.maximum(windows[:len(corr)], 1e-9) * float(np.dot(near, near)))
-        scores = corr / np.maximum(norm, 1e-9)
-        best = int(np.argmax(scores))
-        if scores[best] < self.min_corr:
+        delay, score = peak_correlation(near, self._start, far, self.min_lag, self.max_lag)
+        if score < self.min_corr:
             return
-        delay = self.max_lag - best  # ref index `best` lines up with near[0]: far[t - delay]
         self.found.append(delay)
         if len(self.found) < 2 or abs(self.found[-2] - delay) > self.agree:
             return  # one peak could be the speech's own rhythm: wait for the next to agree
         if abs(delay - self.target - self.shift) > self.agree:
             self.shift = delay - self.target
             self.moves += 1
+
+
+def peak_correlation(near: npt.NDArray[np.float64], start: int, far: Timeline, min_lag: int, max_lag: int, *,
+                     either_sign: bool = False) -> tuple[int, float]:
+    """How well `near` (placed at timeline index `start`) is explained by the agent's audio played
+    `min_lag`..`max_lag` samples before it: (the delay of the best match, its normalised
+    correlation: 1 = a scaled copy, near 0 = unrelated). `either_sign`: an inverted copy counts too."""
+    span = len(near) + max_lag - min_lag
+    ref = far.read(start - max_lag, span).astype(np.float64)
+    size = 1 << int(np.ceil(np.log2(span + len(near))))
+    corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(near, size)), size)[:span - len(near) + 1]
+    energy = np.concatenate([[0.0], np.cumsum(ref * ref)])
+    windows = energy[len(near):] - energy[:len(energy) - len(near)]
+    norm = np.sqrt(np.maximum(windows[:len(corr)], 1e-9) * float(np.dot(near, near)))
+    scores = corr / np.maximum(norm, 1e-9)
+    if either_sign:
+        scores = np.abs(scores)
+    best = int(np.argmax(scores))
+    return max_lag - best, float(scores[best])  # ref index `best` lines up with near[0]: far[t - delay]

@@ -7,8 +7,10 @@ transcribed, with the dialog's expected words as hints. Caller speech or a key w
 interruptible reply is under way is a barge-in (unless the workflow turned barge-in off: then that
 speech is ignored as a turn). Speech counts as the caller's once the echo guard accepts it
 (agent/barge_in.py): at its start, or later in its segment (a late barge-in); a segment it never
-accepts is the agent's echo and is dropped. Speech that started over the agent is marked with
-what the agent was saying, so turn taking can drop the agent's own words from its transcript.
+accepts is the agent's echo and is dropped; speech it accepted over the echo is transcribed from
+where it found the caller, not from the VAD's pre-roll (the echo before it). Speech that started
+over the agent is marked with what the agent was saying, so turn taking can drop the agent's own
+words from its transcript.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any
 
 from agent.audio import LINE_RATE, Samples
 from agent.barge_in import EchoGuard
-from agent.echo import GateDecision
+from agent.echo import ONSET_SLACK_S, GateDecision
 from agent.floor import Events, Floor
 from agent.speaking import Speaker
 from agent.stt import SpeechToText, Transcript
@@ -29,8 +31,10 @@ from media.port import CallPort
 from media.session import AudioIn, Closed, Dtmf
 
 TICK_S = 0.03
-LATE_MARGIN_S = 0.3
-"""Kept before the moment speech was taken for the caller's late in a segment (its first syllable)."""
+CALLER_MARGIN_S = 0.1
+"""Kept before the first frame the echo gate took for the caller's (the first syllable); more would
+be the echo, of which Whisper makes words ("thank you" from the greeting's echo before a noise
+burst: bench/line_reactions.py)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ class Listener:
         self._ignored_segment = 0
         self._barged_segment = 0
         self._over_agent: tuple[int, str] | None = None  # (segment, agent text) of a start not taken at once
-        self._late: tuple[int, float] | None = None  # (segment, since when it is the caller's) if accepted late
+        self._callers_from: tuple[int, float] | None = None
+        """(segment, since when it is the caller's) for speech the echo gate accepted over the echo."""
         self._speculative: tuple[int, int, asyncio.Task[Transcript]] | None = None
 
     async def get(self, timeout: float) -> CallerInput:
@@ -112,7 +117,7 @@ class Listener:
         await self._on_vad(self.endpointer.feed(ulaw, now))
         later = self.guard.recheck(self.endpointer.segment, self.endpointer.in_speech, now)
         if later is not None:
-            self._late = (self.endpointer.segment, later[1])
+            self._callers_from = (self.endpointer.segment, later[1])
             if self._may_interrupt():
                 await self._interrupt(later[1], later[0])
 
@@ -137,6 +142,9 @@ class Listener:
             self._ignored_segment = segment
             return
         if decision.accepted and self._may_interrupt():
+            since = self.guard.callers_from(event.at - ONSET_SLACK_S, decision)
+            if since is not None:
+                self._callers_from = (segment, since)
             await self._interrupt(event.at, decision)
         else:
             self._over_agent = (segment, self.floor.spoken.text)
@@ -153,10 +161,10 @@ class Listener:
         if self._speculative is not None:
             self._speculative[2].cancel()  # speech went on: drop it if it has not started
             self._speculative = None
-        late = self._late is not None and self._late[0] == event.segment
-        if event.segment != self._ignored_segment and not self.guard.undecided(event.segment) and not late \
+        if event.segment != self._ignored_segment and not self.guard.undecided(event.segment) \
                 and not getattr(self.stt, "busy", False):
-            self._speculative = (event.segment, len(event.audio), self._transcribe(event.audio))
+            audio = self._callers_part(event.segment, event.audio, event.at)
+            self._speculative = (event.segment, len(event.audio), self._transcribe(audio))
 
     def _speech_ended(self, event: SpeechEnded) -> None:
         self.floor.caller_speaking = False
@@ -171,20 +179,21 @@ class Listener:
         else:
             if spec is not None:
                 spec[2].cancel()
-            task = self._transcribe(self._callers_part(event))
+            task = self._transcribe(self._callers_part(event.segment, event.audio, event.at))
         over = self._over_agent[1] if self._over_agent and self._over_agent[0] == event.segment else ""
         speech = CallerSpeech(task, event.at, event.speech_s, barged_in=event.segment == self._barged_segment,
                               over_agent=over)
         self._inputs.put_nowait(speech)
 
-    def _callers_part(self, event: SpeechEnded) -> Samples:
-        """The segment's audio, from a little before the guard took it for the caller's when that
-        was late in it (what came before was the agent's echo)."""
-        if self._late is None or self._late[0] != event.segment:
-            return event.audio
-        ends_at = event.at + self.endpointer.tail / LINE_RATE
-        keep = int((ends_at - self._late[1] + LATE_MARGIN_S) * LINE_RATE)
-        return event.audio[-keep:] if 0 < keep < len(event.audio) else event.audio
+    def _callers_part(self, segment: int, audio: Samples, last_speech_at: float) -> Samples:
+        """The segment's audio (ending `tail` after `last_speech_at`), from a little before where
+        the echo gate found the caller in it when it judged it against the echo: what came
+        before was the agent's echo (the VAD's pre-roll, or the start of a segment accepted late)."""
+        if self._callers_from is None or self._callers_from[0] != segment:
+            return audio
+        ends_at = last_speech_at + self.endpointer.tail / LINE_RATE
+        keep = int((ends_at - self._callers_from[1] + CALLER_MARGIN_S) * LINE_RATE)
+        return audio[-keep:] if 0 < keep < len(audio) else audio
 
     def _transcribe(self, audio: Samples) -> asyncio.Task[Transcript]:
         return self._track(asyncio.create_task(self.stt.transcribe(audio, hints=self.hints()), name="agent-stt"))

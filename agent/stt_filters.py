@@ -38,7 +38,8 @@ def backchannel_only(said: list[str], expected: Iterable[str] = ()) -> bool:
     """`said` (normalised words) is nothing but backchannels the dialog does not expect as an
     answer ("yeah" is an answer where the script's keywords list it)."""
     answers = {w for phrase in expected for w in words(phrase)}
-    return bool(said) and all(w in BACKCHANNELS and w not in answers for w in said)
+    joined = " ".join(said).replace("all right", "alright").split()  # Whisper writes it both ways
+    return bool(joined) and all(w in BACKCHANNELS and w not in answers for w in joined)
 
 
 def content_words(text: str) -> list[str]:

@@ -36,6 +36,8 @@ class SpeechStarted:
 class SpeechPaused:
     segment: int
     audio: Samples
+    at: float = 0.0
+    """Wall-clock time of the end of the last speech window (as `SpeechEnded.at`)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class Endpointer:
             return [self._end()]
         if self.early_s is not None and silent >= self.early_s and not self._paused:
             self._paused = True
-            return [SpeechPaused(self.segment, self._trimmed())]
+            return [SpeechPaused(self.segment, self._trimmed(), self._last_speech_at)]
         return []
 
     def _window(self, window: Samples, now: float) -> list[VadEvent]:

@@ -178,6 +178,49 @@ def test_gate_wants_the_caller_louder_than_the_echo_itself_whatever_the_cancelle
     assert gate.judge_start(since=1.19).accepted
 
 
+def test_gate_takes_a_caller_as_loud_as_a_0_db_echo_when_the_output_is_no_copy_of_the_agent() -> None:
+    """On a 0 dB line the caller is no louder than the echo itself: the level cannot tell them
+    apart, the canceller's output can (a lost canceller passes a copy of the agent's voice)."""
+    gate = EchoGate(margin_db=10.0)
+    for k in range(50):  # converged: the echo comes back at 0 dB, 40 dB of it cancelled
+        gate.observe(CleanFrame(b"", np.zeros(0, np.float32), k * 0.02, -20.0, -60.0, -20.0, True),
+                     caller_speaking=False)
+    for k in range(10):  # the caller at the echo's level: what is left is the caller
+        gate.observe(CleanFrame(b"", np.zeros(0, np.float32), 1.0 + k * 0.02, -17.0, -19.0, -20.0, True),
+                     caller_speaking=True)
+    assert gate.judge_start(since=0.99).reason == "not above the echo itself"
+    assert gate.judge_start(since=0.99, agent_share=lambda: 0.95).reason == "not above the echo itself"
+    decision = gate.judge_start(since=0.99, agent_share=lambda: 0.1)
+    assert decision.accepted and decision.reason == "not the echo"
+
+
+class _LostEngine:
+    """A canceller that cancels nothing: the echo goes through whole."""
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        return near
+
+
+@pytest.mark.parametrize("gain_db", [0.0, -12.0])
+def test_agent_share_tells_an_echo_let_through_from_the_caller(gain_db: float) -> None:
+    call = simulated_call(gain_db)
+    sent = float_to_ulaw(call.agent)
+    lost, working = EchoCanceller(engine=_LostEngine), EchoCanceller()
+    passed, caller = [], []
+    for k in range(len(call.near) // FRAME):
+        s, now = slice(k * FRAME, (k + 1) * FRAME), (k + 1) * 0.02
+        for canceller in (lost, working):
+            canceller.agent(sent[s], k * 0.02)
+            canceller.cancel(call.near[s], now)
+        if k % 5 == 0 and 1.5 < now < call.caller_at / LINE_RATE - 0.1:  # the agent alone
+            passed.append(lost.agent_share(now - 0.2))
+        if k % 5 == 0 and call.caller_at / LINE_RATE + 0.1 < now < call.caller_at / LINE_RATE + 1.3:
+            caller.append(working.agent_share(now - 0.2))
+    assert min(passed) > 0.8, passed
+    assert float(np.median(caller)) < 0.3, caller
+    assert working.agent_share(now + 1.0) == 1.0  # nothing to go on
+
+
 def test_gate_before_learning_assumes_a_full_echo_and_accepts_when_the_agent_is_silent() -> None:
     gate = EchoGate(margin_db=10.0)
     gate.observe(_frame(0.0, -22.0, -20.0), caller_speaking=True)

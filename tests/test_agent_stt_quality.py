@@ -15,6 +15,7 @@ import pytest
 from agent.audio import LINE_RATE, ulaw_to_float
 from agent.stt import HttpStt, WhisperStt, clean_text
 from agent.stt_filters import (
+    backchannel_only,
     collapse_repeats,
     compression_ratio,
     content_words,
@@ -164,3 +165,11 @@ async def test_a_vowel_burst_from_the_fake_line_has_no_content_words(whisper: Wh
     segment = next(e for e in events if isinstance(e, SpeechEnded))
     heard = await whisper.transcribe(segment.audio, hints=ANSWERS)
     assert content_words(heard.text) == [], heard.text
+
+
+def test_all_right_is_a_backchannel_however_whisper_spells_it() -> None:
+    """A noise burst over an echoing line came back as "All right." (bench/line_reactions.py)."""
+    assert backchannel_only(["all", "right"]) and backchannel_only(["alright"])
+    assert backchannel_only(["all", "right", "okay"])
+    assert not backchannel_only(["all", "of", "it"]) and not backchannel_only(["right", "all"])
+    assert not backchannel_only(["all", "right"], expected=["alright"])

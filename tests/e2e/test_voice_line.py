@@ -4,7 +4,7 @@ sockets. The agent must not interrupt itself, must still yield to a caller who t
 must resume after a barge-in that brought no words, and every call must end by itself.
 
 Latencies are measured at the fake and kept as data in the run events (`flush_ms`,
-`barge_in.decided_ms`); their figures come from `bench/barge_in.py`. The bounds asserted here
+`barge_in.decided_ms`); their figures come from `bench/line_reactions.py`. The bounds asserted here
 are generous on purpose (a 2-core machine shared with other suites): they catch a barge-in or a
 resume that does not happen at all or waits for a whole turn, not a few hundred milliseconds.
 """
