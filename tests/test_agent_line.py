@@ -91,7 +91,7 @@ async def test_a_burst_without_words_resumes_the_cut_sentence(runtime: AgentRunt
     assert not recorder.of("transcript", "caller")
     flushed_at = call.flushes[0][0]
     resumed_at = call.first_audio_after(flushed_at + 0.02, audible=True)
-    assert resumed_at is not None and resumed_at - flushed_at < 3.0  # figures: bench/barge_in.py
+    assert resumed_at is not None and resumed_at - flushed_at < 3.0  # figures: bench/line_reactions.py
     await call.hang_up_by_caller()
     await finish(call, task)
 
