@@ -34,6 +34,17 @@ BACKCHANNELS = {"okay", "ok", "yeah", "right", "alright", "uh-huh", "mm-hmm", "a
 back from Whisper as one of these ("Okay.", "Yeah.")."""
 
 
+NOISE_PHRASES = ("thank you", "thanks", "bye", "you", "thanks for watching")
+"""What Whisper writes for a short burst of noise with nothing said (seen on the fake's echoing
+line, bench/line_reactions.py): taken for no words when that is all a short barge-in brought."""
+SHORT_NOISE_S = 0.6
+
+
+def noise_words(said: list[str], speech_s: float) -> bool:
+    """`said` is one of Whisper's words for noise, from less than `SHORT_NOISE_S` of speech."""
+    return speech_s < SHORT_NOISE_S and " ".join(said) in NOISE_PHRASES
+
+
 def backchannel_only(said: list[str], expected: Iterable[str] = ()) -> bool:
     """`said` (normalised words) is nothing but backchannels the dialog does not expect as an
     answer ("yeah" is an answer where the script's keywords list it)."""

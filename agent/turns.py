@@ -11,7 +11,8 @@ again after a noise), so replies to sounds without words do not keep a call aliv
 Transcripts are judged on the caller's own words (`agent.echo.caller_content`): without fillers
 and, for speech that started while the agent talked, without runs of what the agent was saying.
 Speech that barged in and leaves no words, or only backchannels the dialog does not expect as an
-answer ("okay", "yeah": what a noise burst often becomes), is a false interruption: `Resume`
+answer ("okay", "yeah": what a noise burst often becomes), or, from less than 0.6 s of speech,
+only Whisper's usual words for noise ("Thank you.", "Bye."), is a false interruption: `Resume`
 says the cut sentence again from its start. Keys are collected into one turn until the dialog's `dtmf_gap_s`
 passes without another key.
 """
@@ -26,7 +27,7 @@ from agent.echo import caller_content
 from agent.errors import AgentError
 from agent.floor import Events, Floor, TurnTiming
 from agent.listening import CallClosed, CallerSpeech, KeyPress, Listener
-from agent.stt_filters import backchannel_only
+from agent.stt_filters import backchannel_only, noise_words
 
 SPEECH_GRACE_S = 5.0
 
@@ -101,7 +102,8 @@ class TurnTaker:
             raise
         said = caller_content(transcript.text, item.over_agent)
         interrupted = item.barged_in or self.floor.cut is not None
-        if not said or (interrupted and backchannel_only(said, self.dialog.expected_words())):
+        if not said or (interrupted and (backchannel_only(said, self.dialog.expected_words())
+                                         or noise_words(said, item.speech_s))):
             return self._resume(transcript.text) if interrupted else None
         text = transcript.text if not item.over_agent else " ".join(said)
         now = self.clock()

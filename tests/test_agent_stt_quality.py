@@ -21,6 +21,7 @@ from agent.stt_filters import (
     content_words,
     hint_prompt,
     max_tokens,
+    noise_words,
     repeated_word_runs,
     trim_to_speech,
 )
@@ -59,6 +60,12 @@ def test_hint_prompt() -> None:
     assert hint_prompt(["sales", "Sale", "support", "sales", " press  one ", ""]) == "Sales, sale, support, press one."
     assert hint_prompt([]) == ""
     assert len(hint_prompt([f"word{n}" for n in range(100)]).split()) == 40
+
+
+def test_whispers_words_for_a_short_noise_are_no_words() -> None:
+    assert noise_words(["thank", "you"], 0.35) and noise_words(["bye"], 0.4)
+    assert not noise_words(["bye"], 0.9)  # a longer "bye" was said
+    assert not noise_words(["thank", "you", "bye"], 0.4) and not noise_words(["sales"], 0.3)
 
 
 def test_trim_to_speech_cuts_quiet_edges() -> None:
