@@ -10,8 +10,6 @@ resume that does not happen at all or waits for a whole turn, not a few hundred 
 """
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +21,13 @@ from agent.samples import front_desk
 from media.g711 import ulaw_to_pcm16
 from tests.e2e.harness import Stack, caller_audio, stack
 from tests.e2e.test_outbound_calls import api, dial
+from tests.e2e.test_voice_agent import runner, runtime  # noqa: F401  (module-scoped fixture)
 from tests.fake_asterisk.line import EchoPath
 
 pytest.importorskip("pywebrtc_audio")
 
 LINES = {"Echo()": EchoPath(0.0, 0.0), "0 dB / 40 ms": EchoPath(0.04, 0.0), "-6 dB / 40 ms": EchoPath(0.04, -6.0),
          "-12 dB / 40 ms": EchoPath(0.04, -12.0)}
-
-
-@pytest.fixture(scope="module")
-def runtime() -> Iterator[AgentRuntime]:
-    loaded = AgentRuntime.load(workers=2)
-    yield loaded
-    asyncio.run(loaded.close())
-
-
-def runner(runtime: AgentRuntime) -> Any:
-    async def run(session, definition, context, on_event):  # type: ignore[no-untyped-def]
-        return await runtime.run(session, definition, context, on_event)
-
-    return run
 
 
 def loud(frame: bytes) -> bool:
@@ -61,7 +46,7 @@ async def agent_lines(s: Stack, run_id: int) -> list[Any]:
 
 
 async def test_a_silent_echoing_line_hears_every_line_to_the_end_and_ends_completed(
-        tmp_path: Path, runtime: AgentRuntime) -> None:
+        tmp_path: Path, runtime: AgentRuntime) -> None:  # noqa: F811
     """Default timers (reprompt after 8 s without words, hang up after 20 s): greeting, reprompt,
     farewell, each played to its end although each comes straight back; about 32 s a call."""
     async with stack(tmp_path, agent=runner(runtime), definition=front_desk()) as s:
@@ -97,7 +82,7 @@ async def _summary(s: Stack, run: Any) -> tuple[str, str, list[tuple[str, dict[s
 
 @pytest.mark.parametrize("name", ["0 dB / 40 ms", "-6 dB / 40 ms", "-12 dB / 40 ms"])
 async def test_a_caller_talking_over_the_agent_on_an_echoing_line_interrupts_it(
-        tmp_path: Path, runtime: AgentRuntime, name: str) -> None:
+        tmp_path: Path, runtime: AgentRuntime, name: str) -> None:  # noqa: F811
     """(Not on `Echo()`: there the far end is the echo, nobody talks over it; the fake would send
     the echo and the speech as separate frames, twice the line's frame rate.)"""
     async with stack(tmp_path, agent=runner(runtime), definition=front_desk()) as s:
@@ -119,7 +104,7 @@ async def test_a_caller_talking_over_the_agent_on_an_echoing_line_interrupts_it(
 
 
 async def test_a_noise_burst_that_barges_in_without_words_makes_the_agent_resume(
-        tmp_path: Path, runtime: AgentRuntime) -> None:
+        tmp_path: Path, runtime: AgentRuntime) -> None:  # noqa: F811
     """A 0.3 s vowel-like burst starts speech in the VAD (a barge-in) and comes back from Whisper as
     a filler: the agent says the cut sentence again, and the transcript marks it resumed."""
     async with stack(tmp_path, agent=runner(runtime), definition=front_desk()) as s:
@@ -147,7 +132,7 @@ async def _resumed_lines(s: Stack, run_id: int) -> list[Any] | None:
 
 
 async def test_an_answered_outbound_call_to_an_echoing_line_ends_by_itself(tmp_path: Path,
-                                                                         runtime: AgentRuntime) -> None:
+                                                                         runtime: AgentRuntime) -> None:  # noqa: F811
     definition = {**front_desk(), "no_input_reprompt_s": 2, "no_input_hangup_s": 4}
     async with stack(tmp_path, agent=runner(runtime), definition=definition) as s, api(s) as client:
         s.fake.set_outbound_behavior("6001", "answer", ringing_s=0.2, echo=EchoPath(0.04, 0.0))
