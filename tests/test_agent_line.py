@@ -64,7 +64,7 @@ async def _bursts(call: LoopbackCall) -> None:
     await call.until(lambda: len(call.played) >= 100, 10)
     while not call.closed:
         await call.say(vowel_burst())
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2.5)  # the behaviour under test: a burst every few seconds
 
 
 async def test_the_caller_is_heard_over_the_echo_and_understood(runtime: AgentRuntime) -> None:  # noqa: F811
