@@ -151,8 +151,8 @@ class ScriptDialog:
         if not isinstance(turn, Heard) or not turn.answers:
             return None
         intents = self._current().intents
-        chosen = choose(turn.answers, {str(i): intent.keywords for i, intent in enumerate(intents)})
-        return None if chosen is None else intents[int(chosen)]
+        chosen = choose(turn.answers, {i: intent.keywords for i, intent in enumerate(intents)})
+        return None if chosen is None else intents[chosen]
 
     def _is_repeat(self, said: list[str]) -> bool:
         return len(said) <= 6 and any(contains_phrase(said, phrase) for phrase in self._repeat)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,12 +56,15 @@ def worth_checking(heard: str, answers: Sequence[str]) -> bool:
     return not any(set(words(answer)) <= set(said) for answer in answers)
 
 
-def choose(evidence: Sequence[AnswerEvidence], groups: Mapping[str, Sequence[str]]) -> str | None:
+Group = TypeVar("Group")
+
+
+def choose(evidence: Sequence[AnswerEvidence], groups: Mapping[Group, Sequence[str]]) -> Group | None:
     """The group whose best answer the audio clearly supports, or None."""
-    by_answer = {e.answer.lower(): e for e in evidence}
-    best: dict[str, AnswerEvidence] = {}
+    by_answer = {_key(e.answer): e for e in evidence}
+    best: dict[Group, AnswerEvidence] = {}
     for name, answers in groups.items():
-        scored = [by_answer[a.lower()] for a in answers if a.lower() in by_answer]
+        scored = [by_answer[_key(a)] for a in answers if _key(a) in by_answer]
         if scored:
             best[name] = max(scored, key=lambda e: e.evidence)
     if not best:
@@ -86,7 +89,7 @@ class AnswerScorer:
     def score(self, encoded: Any, frames: int, prompt: Sequence[int], heard: str,
               answers: Sequence[str]) -> tuple[AnswerEvidence, ...]:
         """Evidence for each answer (at most `MAX_ANSWERS`) in the encoded audio of `frames` mel frames."""
-        chosen = list(dict.fromkeys(a.strip(" ,.;:!?") for a in answers if a.strip(" ,.;:!?")))[:MAX_ANSWERS]
+        chosen = list(dict.fromkeys(_key(a) for a in answers if _key(a)))[:MAX_ANSWERS]
         if not chosen:
             return ()
         texts = [_as_said(a) for a in chosen]
@@ -108,6 +111,11 @@ class AnswerScorer:
             probs = np.asarray(result.text_token_probs[:len(tokens)], np.float64)
             out.append(float(np.sum(np.log(np.maximum(probs, 1e-12)))))
         return out
+
+
+def _key(answer: str) -> str:
+    """An answer as scored and looked up: without edge punctuation, lower case."""
+    return answer.strip(" ,.;:!?").lower()
 
 
 def _as_said(answer: str) -> str:
