@@ -22,8 +22,8 @@ Raw = Mapping[str, Any]
 Option = TypeVar("Option", bound=str)
 
 MAX_TEXT = 2000
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s]*)?\Z")
 # a group holding + * or {n,} that is itself followed by + * or {n,}: catastrophic backtracking
 _NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 

@@ -45,10 +45,10 @@ DEFAULT_APOLOGY = "Sorry, I couldn't do that just now."
 SECRET_MASK = "********"  # the mask agent.definition shows for every secret
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
-_TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
-_URL = re.compile(r"^(https?://[^/?#{}\s@]+)(.*)$", re.DOTALL)
-_REST = re.compile(r"^(?:[/?][^#\s]*)?$")
+_TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}\Z")
+_URL = re.compile(r"^(https?://[^/?#{}\s@]+)(.*)\Z", re.DOTALL)
+_REST = re.compile(r"^(?:[/?][^#\s]*)?\Z")
 _MANAGED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-encoding", "te",
                     "trailer", "upgrade", "keep-alive", "proxy-authorization", "proxy-connection"}
 _CONTROL = dict.fromkeys(range(32))

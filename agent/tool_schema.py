@@ -29,7 +29,7 @@ TYPES = ("string", "integer", "number", "boolean")
 MAX_PARAMETERS = 20
 MAX_ARGUMENTS_TEXT = 8192
 DEFAULT_MAX_LENGTH = 1000
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 _KEYS = {"type", "description", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern", "format"}
 
 

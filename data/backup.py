@@ -44,8 +44,8 @@ from data.retention import recordings_dir
 log = logging.getLogger("switchboard.data.backup")
 
 RECORDINGS_SUFFIX = ".recordings.tar"
-SCHEDULED_NAME = re.compile(r"^switchboard-(\d{8}T\d{6}Z)\.db$")
-WAV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.wav$")
+SCHEDULED_NAME = re.compile(r"^switchboard-(\d{8}T\d{6}Z)\.db\Z")
+WAV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.wav\Z")
 
 
 class BackupError(DatabaseError):

@@ -9,7 +9,7 @@ from data.models import User
 from data.store import Store
 from web.auth import MIN_PASSWORD_LENGTH, hash_password, new_api_key
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\Z")
 
 
 async def create_organization(

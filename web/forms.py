@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 from data.configs import ConfigFields
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-EXTENSION_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9]{0,15}/)?[A-Za-z0-9_+*#.@\-]{1,64}$")
-ADDRESS_RE = re.compile(r"^[A-Za-z0-9_+*#.\-]{1,32}$")
-DIAL_TEMPLATE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_+*#.@/\-{}]{1,120}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
+EXTENSION_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9]{0,15}/)?[A-Za-z0-9_+*#.@\-]{1,64}\Z")
+ADDRESS_RE = re.compile(r"^[A-Za-z0-9_+*#.\-]{1,32}\Z")
+DIAL_TEMPLATE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_+*#.@/\-{}]{1,120}\Z")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 Errors = dict[str, str]

@@ -41,7 +41,7 @@ LLM_FIELDS = {"llm_instructions": "instructions", "llm_base_url": "base_url", "l
               "llm_api_key": "api_key"}
 """Form field -> key of the `llm` section."""
 CLEAR_KEY = "llm_api_key_clear"
-_WHOLE = re.compile(r"^-?\d{1,9}$")
+_WHOLE = re.compile(r"^-?\d{1,9}\Z")
 _ON = ("on", "true", "1", "yes")
 _OFF = ("", "off", "false", "0", "no")
 

@@ -29,8 +29,8 @@ WEBHOOK_FIELDS = ("url", "secret", "rotate")
 SECTION_KEYS = ("tools", "pre_call", "webhooks")
 MARKER = "sections"
 """A hidden field: the form edits the tools, the lookup and the webhooks (so the JSON must not)."""
-_ROW = re.compile(r"^(tool|webhook)-([a-z0-9]{1,16})-([a-z_]+)$")
-_NUMBER = re.compile(r"^\d{1,4}(\.\d{1,3})?$")
+_ROW = re.compile(r"^(tool|webhook)-([a-z0-9]{1,16})-([a-z_]+)\Z")
+_NUMBER = re.compile(r"^\d{1,4}(\.\d{1,3})?\Z")
 _ON = ("on", "true", "1", "yes")
 
 

@@ -48,7 +48,7 @@ _RANGES = {
     "max_duration_s": (10, 86400),
 }
 _TYPE_NAMES = {int: "a whole number", str: "text", bool: "true or false", dict: "an object", list: "a list"}
-_ENGLISH = re.compile(r"^\s*(?:|en(?:[-_][A-Za-z0-9]{1,8})*|eng|english)\s*$", re.IGNORECASE)
+_ENGLISH = re.compile(r"^\s*(?:|en(?:[-_][A-Za-z0-9]{1,8})*|eng|english)\s*\Z", re.IGNORECASE)
 """Languages the embedded speech-to-text (Whisper tiny.en) understands: English, or unsaid."""
 
 

@@ -34,10 +34,10 @@ from agent.definition.model import (
 from agent.fields import IDENTIFIER, FieldCheck, Raw, choose, regex_problem
 from agent.tool_definition import ToolDefinition
 
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-EXTENSION = re.compile(r"^[A-Za-z0-9*#+_.-]{1,40}$")
-_DTMF = re.compile(r"^[0-9*#]$")
-_PATH = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,9}$")
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
+EXTENSION = re.compile(r"^[A-Za-z0-9*#+_.-]{1,40}\Z")
+_DTMF = re.compile(r"^[0-9*#]\Z")
+_PATH = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,9}\Z")
 _STEP_KEYS = ("next", "failure", "retries", "retry")
 MAX_ARGUMENTS = 20
 

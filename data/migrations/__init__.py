@@ -14,7 +14,7 @@ from data.errors import NotOurDatabase, SchemaTooNew
 
 APPLICATION_ID = 0x53574244  # "SWBD"
 _DIR = Path(__file__).parent
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql\Z")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ MAX_LOG = 200
 """Transcript entries kept (the oldest go first)."""
 MAX_STATE_BYTES = 200_000
 """A conversation larger than this (a long LLM history) must start over."""
-_DIGITS = re.compile(r"^[0-9*#]{1,20}$")
+_DIGITS = re.compile(r"^[0-9*#]{1,20}\Z")
 _FORMAT = 1
 
 Turn = tuple[str, str]

@@ -22,7 +22,7 @@ from web.forms import parse_id
 RUN_STATUSES = (*ACTIVE_STATUSES, *FINAL_STATUSES)
 DIRECTIONS = ("inbound", "outbound", "test")
 FIELDS = ("telephony_configuration_id", "workflow_id", "direction", "status", "since", "until")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 @dataclass(frozen=True)
